@@ -1,0 +1,277 @@
+"""The audit trail: writes and reads the ``TelemetryAudit`` DynamoDB table.
+
+Items are keyed ``pk = PARTNER#{p}#MONTH#{m}`` (or ``SYSTEM``) and
+``sk = {iso8601}#{event_id}``; the ``event_type-sk-index`` GSI answers "recent events of
+a type". The key is a pure function of the event, and the put is conditional on the key
+not existing, so writing the same event twice stores it once.
+
+Details are the one place a careless caller could leak data, so they are checked: only
+short scalars (or short lists / one-level maps of them), never a URL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ryuzen_contracts.ids import new_ulid
+from ryuzen_contracts.key_layout import validate_month, validate_partner_id
+from ryuzen_contracts.tables import AUDIT_EVENT_TYPE_INDEX, AUDIT_TTL_ATTRIBUTE
+
+SYSTEM_PK = "SYSTEM"
+DETAIL_MAX_KEYS = 32
+DETAIL_MAX_STRING = 256
+DETAIL_MAX_LIST = 64
+# Anything with a scheme ("https://", "s3://") or a presigned-URL parameter is refused.
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|X-Amz-(?:Signature|Credential)", re.IGNORECASE)
+_DETAIL_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class AuditEventType(StrEnum):
+    """What happened. The first five are the lifecycle DESIGN §3 names."""
+
+    BUNDLE_CREATED = "BUNDLE_CREATED"
+    BUNDLE_DELIVERED = "BUNDLE_DELIVERED"
+    TELEMETRY_DELETED = "TELEMETRY_DELETED"
+    SCRUB_VIOLATION = "SCRUB_VIOLATION"
+    ERROR = "ERROR"
+    BATCH_SANITIZED = "BATCH_SANITIZED"
+    RETENTION_SWEEP = "RETENTION_SWEEP"
+
+
+Scalar = str | int | float | bool | None
+DetailValue = Scalar | list[Scalar] | dict[str, Scalar]
+
+
+class InvalidAuditDetail(ValueError):
+    """A detail value is too long, nested too deep, or looks like a URL."""
+
+
+class AuditEvent(BaseModel):
+    """One audit record. Details hold counts, rule ids, hashes and object keys — never content."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: AuditEventType
+    stage: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")]
+    partner: str | None = None
+    month: str | None = None
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{8,64}$")] = Field(default_factory=new_ulid)
+    detail: dict[str, DetailValue] = Field(default_factory=dict)
+
+    @field_validator("partner")
+    @classmethod
+    def _partner_id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_partner_id(value)
+
+    @field_validator("month")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        return None if value is None else validate_month(value)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware")
+        return value.astimezone(UTC)
+
+    @field_validator("detail")
+    @classmethod
+    def _safe_detail(cls, detail: dict[str, DetailValue]) -> dict[str, DetailValue]:
+        check_detail(detail)
+        return detail
+
+    @model_validator(mode="after")
+    def _partner_and_month_together(self) -> AuditEvent:
+        if (self.partner is None) != (self.month is None):
+            raise ValueError("partner and month are given together or not at all")
+        return self
+
+    @property
+    def pk(self) -> str:
+        """The partition key: the partner-month, or SYSTEM."""
+        return partner_month_pk(self.partner, self.month) if self.partner and self.month else SYSTEM_PK
+
+    @property
+    def sk(self) -> str:
+        """The sort key: ISO time (millisecond, UTC) then the event id."""
+        return f"{iso_millis(self.occurred_at)}#{self.event_id}"
+
+
+def partner_month_pk(partner: str, month: str) -> str:
+    """``PARTNER#{p}#MONTH#{m}``, validating both parts."""
+    return f"PARTNER#{validate_partner_id(partner)}#MONTH#{validate_month(month)}"
+
+
+def iso_millis(moment: datetime) -> str:
+    """``2026-11-28T05:00:00.123Z``: sorts lexically in time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def check_detail(detail: Mapping[str, Any]) -> None:
+    """Raise InvalidAuditDetail unless every value is a short scalar, list or flat map, never a URL."""
+    if len(detail) > DETAIL_MAX_KEYS:
+        raise InvalidAuditDetail(f"detail has {len(detail)} keys (at most {DETAIL_MAX_KEYS})")
+    for key, value in detail.items():
+        _check_key(key)
+        if isinstance(value, list):
+            if len(value) > DETAIL_MAX_LIST:
+                raise InvalidAuditDetail(f"detail '{key}' lists {len(value)} items (at most {DETAIL_MAX_LIST})")
+            for item in value:
+                _check_scalar(key, item)
+        elif isinstance(value, dict):
+            if len(value) > DETAIL_MAX_LIST:
+                raise InvalidAuditDetail(f"detail '{key}' maps {len(value)} keys (at most {DETAIL_MAX_LIST})")
+            for inner_key, item in value.items():
+                _check_key(f"{inner_key}")
+                _check_scalar(f"{key}.{inner_key}", item)
+        else:
+            _check_scalar(key, value)
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not _DETAIL_KEY_RE.match(key):
+        raise InvalidAuditDetail(f"detail key {key!r:.40} is not a short snake_case name")
+
+
+def _check_scalar(where: str, value: Any) -> None:
+    if value is None or isinstance(value, bool | int | float):
+        return
+    if not isinstance(value, str):
+        raise InvalidAuditDetail(f"detail '{where}' must be a string, number, boolean or null")
+    if len(value) > DETAIL_MAX_STRING:
+        raise InvalidAuditDetail(f"detail '{where}' is {len(value)} characters (at most {DETAIL_MAX_STRING})")
+    if _URL_RE.search(value):
+        raise InvalidAuditDetail(f"detail '{where}' looks like a URL; audit records never hold URLs")
+
+
+class AuditLog:
+    """Reads and writes audit events. Takes an injected low-level DynamoDB client."""
+
+    def __init__(self, dynamodb: Any, table_name: str, *, retention_days: int | None = 400) -> None:
+        self._ddb = dynamodb
+        self._table = table_name
+        self._retention = timedelta(days=retention_days) if retention_days else None
+
+    def write(self, event: AuditEvent) -> bool:
+        """Store ``event``; True when stored now, False when the same event was already there."""
+        item: dict[str, Any] = {
+            "pk": event.pk,
+            "sk": event.sk,
+            "event_type": event.event_type.value,
+            "stage": event.stage,
+            "event_id": event.event_id,
+            "occurred_at": iso_millis(event.occurred_at),
+            "detail": event.detail,
+        }
+        if event.partner and event.month:
+            item["partner"] = event.partner
+            item["month"] = event.month
+        if self._retention is not None:
+            expires = int((event.occurred_at + self._retention).timestamp())
+            item[AUDIT_TTL_ATTRIBUTE] = expires
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={key: _to_attribute(value) for key, value in item.items()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def for_partner_month(self, partner: str, month: str) -> list[AuditEvent]:
+        """Every audit event of one partner-month, oldest first."""
+        return list(
+            self._query(
+                KeyConditionExpression="pk = :pk AND sk < :letters",
+                ExpressionAttributeValues={
+                    ":pk": {"S": partner_month_pk(partner, month)},
+                    # ISO times start with a digit; the bundle-state item's sk starts with a letter.
+                    ":letters": {"S": "A"},
+                },
+            )
+        )
+
+    def system_events(self, since: datetime) -> list[AuditEvent]:
+        """SYSTEM (not partner-month) events since ``since``, oldest first."""
+        return list(
+            self._query(
+                KeyConditionExpression="pk = :pk AND sk >= :since",
+                ExpressionAttributeValues={":pk": {"S": SYSTEM_PK}, ":since": {"S": iso_millis(since)}},
+            )
+        )
+
+    def recent(self, event_type: AuditEventType, since: datetime, limit: int = 100) -> list[AuditEvent]:
+        """The newest events of ``event_type`` since ``since``, newest first, at most ``limit``."""
+        events: list[AuditEvent] = []
+        for event in self._query(
+            IndexName=AUDIT_EVENT_TYPE_INDEX,
+            KeyConditionExpression="event_type = :type AND sk >= :since",
+            ExpressionAttributeValues={":type": {"S": event_type.value}, ":since": {"S": iso_millis(since)}},
+            ScanIndexForward=False,
+        ):
+            events.append(event)
+            if len(events) >= limit:
+                break
+        return events
+
+    def _query(self, **query: Any) -> Iterator[AuditEvent]:
+        paginator = self._ddb.get_paginator("query")
+        for page in paginator.paginate(TableName=self._table, **query):
+            for item in page.get("Items", []):
+                yield _from_item(item)
+
+
+def _to_attribute(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB attribute value (floats become exact decimals)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float | Decimal):
+        return {"N": str(Decimal(str(value)))}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, list):
+        return {"L": [_to_attribute(item) for item in value]}
+    if isinstance(value, dict):
+        return {"M": {str(key): _to_attribute(item) for key, item in value.items()}}
+    raise TypeError(f"cannot store {type(value).__name__} in an audit item")
+
+
+def _from_attribute(attribute: Mapping[str, Any]) -> Any:
+    (kind, value), = attribute.items()
+    if kind == "NULL":
+        return None
+    if kind in ("S", "BOOL"):
+        return value
+    if kind == "N":
+        number = Decimal(value)
+        return int(number) if number == number.to_integral_value() and "." not in value else float(number)
+    if kind == "L":
+        return [_from_attribute(item) for item in value]
+    if kind == "M":
+        return {key: _from_attribute(item) for key, item in value.items()}
+    raise TypeError(f"unexpected DynamoDB attribute type {kind}")
+
+
+def _from_item(item: Mapping[str, Any]) -> AuditEvent:
+    plain = {key: _from_attribute(value) for key, value in item.items()}
+    return AuditEvent(
+        event_type=AuditEventType(plain["event_type"]),
+        stage=plain["stage"],
+        partner=plain.get("partner"),
+        month=plain.get("month"),
+        occurred_at=datetime.fromisoformat(str(plain["occurred_at"]).replace("Z", "+00:00")),
+        event_id=plain["event_id"],
+        detail=plain.get("detail") or {},
+    )

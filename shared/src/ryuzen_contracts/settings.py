@@ -1,0 +1,42 @@
+"""Stage settings: read from the environment once, at the handler edge.
+
+Each stage subclasses ``StageSettings`` with the variables it needs, spelled as the
+environment spells them (``raw_bucket: str = Field(alias="RAW_BUCKET")``). A missing
+or empty variable fails at start with its name, not later with a ``KeyError`` deep in
+the logic.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or invalid; the message names it."""
+
+
+class StageSettings(BaseModel):
+    """Base for every stage's settings model."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True, str_min_length=1)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Build the settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        wanted = {field.alias or name for name, field in cls.model_fields.items()}
+        try:
+            return cls.model_validate({key: env[key] for key in wanted if key in env})
+        except ValidationError as error:
+            problems = []
+            for problem in error.errors(include_url=False, include_input=False):
+                name = ".".join(str(part) for part in problem["loc"])
+                if problem["type"] == "missing":
+                    problems.append(f"missing environment variable {name}")
+                else:
+                    problems.append(f"environment variable {name}: {problem['msg']}")
+            raise SettingsError("; ".join(problems)) from None
