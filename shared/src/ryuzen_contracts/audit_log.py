@@ -11,6 +11,7 @@ short scalars (or short lists / one-level maps of them), never a URL.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,8 @@ DETAIL_MAX_LIST = 64
 # Anything with a scheme ("https://", "s3://") or a presigned-URL parameter is refused.
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|X-Amz-(?:Signature|Credential)", re.IGNORECASE)
 _DETAIL_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Keys inside a count map may also be rule ids such as "EMAIL" or "IPV4".
+_INNER_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
 class AuditEventType(StrEnum):
@@ -49,7 +52,7 @@ Scalar = str | int | float | bool | None
 DetailValue = Scalar | list[Scalar] | dict[str, Scalar]
 
 
-class InvalidAuditDetail(ValueError):
+class InvalidAuditDetail(ValueError):  # noqa: N818 -- public name, kept
     """A detail value is too long, nested too deep, or looks like a URL."""
 
 
@@ -63,7 +66,9 @@ class AuditEvent(BaseModel):
     partner: str | None = None
     month: str | None = None
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{8,64}$")] = Field(default_factory=new_ulid)
+    event_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{8,64}$")] = Field(
+        default_factory=new_ulid
+    )
     detail: dict[str, DetailValue] = Field(default_factory=dict)
 
     @field_validator("partner")
@@ -98,7 +103,9 @@ class AuditEvent(BaseModel):
     @property
     def pk(self) -> str:
         """The partition key: the partner-month, or SYSTEM."""
-        return partner_month_pk(self.partner, self.month) if self.partner and self.month else SYSTEM_PK
+        return (
+            partner_month_pk(self.partner, self.month) if self.partner and self.month else SYSTEM_PK
+        )
 
     @property
     def sk(self) -> str:
@@ -112,45 +119,65 @@ def partner_month_pk(partner: str, month: str) -> str:
 
 
 def iso_millis(moment: datetime) -> str:
-    """``2026-11-28T05:00:00.123Z``: sorts lexically in time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """``2026-11-28T05:00:00.123Z``: sorts lexically in time order. ``moment`` must be aware."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        # astimezone() would read a naive time as the machine's local time.
+        raise ValueError(f"naive datetime {moment.isoformat()}: audit times must be aware")
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def check_detail(detail: Mapping[str, Any]) -> None:
-    """Raise InvalidAuditDetail unless every value is a short scalar, list or flat map, never a URL."""
+    """Raise InvalidAuditDetail unless every value is a short scalar, list or flat map.
+
+    Strings are bounded and never look like a URL; numbers are finite.
+    """
     if len(detail) > DETAIL_MAX_KEYS:
         raise InvalidAuditDetail(f"detail has {len(detail)} keys (at most {DETAIL_MAX_KEYS})")
     for key, value in detail.items():
         _check_key(key)
         if isinstance(value, list):
             if len(value) > DETAIL_MAX_LIST:
-                raise InvalidAuditDetail(f"detail '{key}' lists {len(value)} items (at most {DETAIL_MAX_LIST})")
+                raise InvalidAuditDetail(
+                    f"detail '{key}' lists {len(value)} items (at most {DETAIL_MAX_LIST})"
+                )
             for item in value:
                 _check_scalar(key, item)
         elif isinstance(value, dict):
             if len(value) > DETAIL_MAX_LIST:
-                raise InvalidAuditDetail(f"detail '{key}' maps {len(value)} keys (at most {DETAIL_MAX_LIST})")
+                raise InvalidAuditDetail(
+                    f"detail '{key}' maps {len(value)} keys (at most {DETAIL_MAX_LIST})"
+                )
             for inner_key, item in value.items():
-                _check_key(f"{inner_key}")
+                _check_key(inner_key, _INNER_KEY_RE)
                 _check_scalar(f"{key}.{inner_key}", item)
         else:
             _check_scalar(key, value)
 
 
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not _DETAIL_KEY_RE.match(key):
+def _check_key(key: str, pattern: re.Pattern[str] = _DETAIL_KEY_RE) -> None:
+    # fullmatch: "$" alone would also accept a trailing newline in the key.
+    if not isinstance(key, str) or not pattern.fullmatch(key):
         raise InvalidAuditDetail(f"detail key {key!r:.40} is not a short snake_case name")
 
 
 def _check_scalar(where: str, value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        # DynamoDB cannot store NaN or infinity; refuse here rather than fail the put.
+        raise InvalidAuditDetail(f"detail '{where}' is not a finite number")
     if value is None or isinstance(value, bool | int | float):
         return
     if not isinstance(value, str):
         raise InvalidAuditDetail(f"detail '{where}' must be a string, number, boolean or null")
     if len(value) > DETAIL_MAX_STRING:
-        raise InvalidAuditDetail(f"detail '{where}' is {len(value)} characters (at most {DETAIL_MAX_STRING})")
+        raise InvalidAuditDetail(
+            f"detail '{where}' is {len(value)} characters (at most {DETAIL_MAX_STRING})"
+        )
     if _URL_RE.search(value):
-        raise InvalidAuditDetail(f"detail '{where}' looks like a URL; audit records never hold URLs")
+        raise InvalidAuditDetail(
+            f"detail '{where}' looks like a URL; audit records never hold URLs"
+        )
 
 
 class AuditLog:
@@ -206,17 +233,27 @@ class AuditLog:
         return list(
             self._query(
                 KeyConditionExpression="pk = :pk AND sk >= :since",
-                ExpressionAttributeValues={":pk": {"S": SYSTEM_PK}, ":since": {"S": iso_millis(since)}},
+                ExpressionAttributeValues={
+                    ":pk": {"S": SYSTEM_PK},
+                    ":since": {"S": iso_millis(since)},
+                },
             )
         )
 
-    def recent(self, event_type: AuditEventType, since: datetime, limit: int = 100) -> list[AuditEvent]:
+    def recent(
+        self, event_type: AuditEventType, since: datetime, limit: int = 100
+    ) -> list[AuditEvent]:
         """The newest events of ``event_type`` since ``since``, newest first, at most ``limit``."""
         events: list[AuditEvent] = []
+        if limit <= 0:
+            return events
         for event in self._query(
             IndexName=AUDIT_EVENT_TYPE_INDEX,
             KeyConditionExpression="event_type = :type AND sk >= :since",
-            ExpressionAttributeValues={":type": {"S": event_type.value}, ":since": {"S": iso_millis(since)}},
+            ExpressionAttributeValues={
+                ":type": {"S": event_type.value},
+                ":since": {"S": iso_millis(since)},
+            },
             ScanIndexForward=False,
         ):
             events.append(event)
@@ -249,14 +286,18 @@ def _to_attribute(value: Any) -> dict[str, Any]:
 
 
 def _from_attribute(attribute: Mapping[str, Any]) -> Any:
-    (kind, value), = attribute.items()
+    ((kind, value),) = attribute.items()
     if kind == "NULL":
         return None
     if kind in ("S", "BOOL"):
         return value
     if kind == "N":
         number = Decimal(value)
-        return int(number) if number == number.to_integral_value() and "." not in value else float(number)
+        return (
+            int(number)
+            if number == number.to_integral_value() and "." not in value
+            else float(number)
+        )
     if kind == "L":
         return [_from_attribute(item) for item in value]
     if kind == "M":

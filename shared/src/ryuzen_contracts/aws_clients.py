@@ -16,10 +16,14 @@ from botocore.config import Config
 DEFAULT_MAX_ATTEMPTS = 5
 
 
-def client_config(service: str, *, endpoint_url: str | None, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Config:
-    """The botocore Config every Ryuzen client uses."""
+def client_config(
+    service: str, *, endpoint_url: str | None, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+) -> Config:
+    """The botocore Config every Ryuzen client uses (``max_attempts`` includes the first call)."""
     options: dict[str, Any] = {
-        "retries": {"mode": "standard", "max_attempts": max_attempts},
+        # total_max_attempts counts the first call, like AWS_MAX_ATTEMPTS; botocore's
+        # "max_attempts" key counts retries only, which made 5 attempts into 6.
+        "retries": {"mode": "standard", "total_max_attempts": max_attempts},
         "connect_timeout": 5,
         "read_timeout": 30,
     }
@@ -42,7 +46,9 @@ def make_client(
 
     env = os.environ if environ is None else environ
     endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL") or None
-    return boto3.session.Session().client(
+    # Any: boto3-stubs only types client() for a literal service name, and ours is a str.
+    session: Any = boto3.session.Session()
+    return session.client(
         service,
         region_name=region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
         endpoint_url=endpoint,

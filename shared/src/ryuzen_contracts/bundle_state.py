@@ -19,7 +19,7 @@ from typing import Any
 from ryuzen_contracts.audit_log import iso_millis, partner_month_pk
 
 STATE_SK = "STATE#BUNDLE"
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleState(StrEnum):
@@ -43,11 +43,11 @@ ALLOWED: Mapping[BundleState | None, frozenset[BundleState]] = {
 FORCED: frozenset[BundleState] = frozenset({BundleState.DELIVERED, BundleState.CLEANED})
 
 
-class IllegalTransition(RuntimeError):
+class IllegalTransition(RuntimeError):  # noqa: N818 -- public name, kept
     """The requested transition is not allowed from the current state."""
 
 
-class ConcurrentTransition(RuntimeError):
+class ConcurrentTransition(RuntimeError):  # noqa: N818 -- public name, kept
     """Another writer changed the state between our read and our conditional write."""
 
 
@@ -91,14 +91,23 @@ class BundleStateStore:
         now: datetime | None = None,
     ) -> BundleStateRecord:
         """Move the partner-month to ``to``; raise IllegalTransition or ConcurrentTransition."""
+        # A plain string ("DELIVERED") compares equal to the member but fails the identity
+        # checks below, which skipped the checksum requirement; normalise it first.
+        to = BundleState(to)
         attrs = dict(attributes or {})
         current = self.get(partner, month)
         current_state = current.state if current else None
         allowed = ALLOWED[current_state]
-        if to not in allowed and not (force and to is BundleState.BUILDING and current_state in FORCED):
+        if to not in allowed and not (
+            force and to is BundleState.BUILDING and current_state in FORCED
+        ):
             raise IllegalTransition(
                 f"bundle {partner} {month}: {current_state or 'NEW'} → {to} is not allowed"
-                + (" (use force to rebuild)" if current_state in FORCED and to is BundleState.BUILDING else "")
+                + (
+                    " (use force to rebuild)"
+                    if current_state in FORCED and to is BundleState.BUILDING
+                    else ""
+                )
             )
         if to is BundleState.DELIVERED:
             _require_verified_checksum(partner, month, attrs)
@@ -107,7 +116,9 @@ class BundleStateStore:
         else:
             merged = {**(current.attributes if current else {}), **attrs}
         version = (current.version + 1) if current else 1
-        record = BundleStateRecord(partner, month, to, version, iso_millis(now or datetime.now(UTC)), merged)
+        record = BundleStateRecord(
+            partner, month, to, version, iso_millis(now or datetime.now(UTC)), merged
+        )
         item = {
             "pk": {"S": partner_month_pk(partner, month)},
             "sk": {"S": STATE_SK},
@@ -131,14 +142,19 @@ class BundleStateStore:
             self._ddb.put_item(TableName=self._table, Item=item, **condition)
         except self._ddb.exceptions.ConditionalCheckFailedException:
             raise ConcurrentTransition(
-                f"bundle {partner} {month}: state changed while moving {current_state or 'NEW'} → {to}"
+                f"bundle {partner} {month}: state changed while moving "
+                f"{current_state or 'NEW'} → {to}"
             ) from None
         return record
 
 
 def _require_verified_checksum(partner: str, month: str, attrs: Mapping[str, Any]) -> None:
     sha256 = attrs.get("sha256")
-    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256) or attrs.get("checksum_verified") is not True:
+    if (
+        not isinstance(sha256, str)
+        or not _SHA256_RE.fullmatch(sha256)
+        or attrs.get("checksum_verified") is not True
+    ):
         raise IllegalTransition(
             f"bundle {partner} {month}: DELIVERED needs a verified SHA-256 checksum "
             "(attributes sha256=<64 hex> and checksum_verified=True)"

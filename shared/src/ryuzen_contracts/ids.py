@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -21,12 +21,21 @@ EVENT_ID_PATTERN = (
 PARTNER_ID_PATTERN = r"^[a-z][a-z0-9-]{2,31}$"
 
 _ULID_RE = re.compile(ULID_PATTERN)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_MAX_ULID_MILLIS = 2**48 - 1
 
 
 def new_ulid(now: datetime | None = None) -> str:
     """Return a new ULID whose time part is ``now`` (default: the current UTC time)."""
     moment = now or datetime.now(UTC)
-    millis = int(moment.timestamp() * 1000)
+    if moment.tzinfo is None:
+        # A naive time would be read as the machine's local time: refuse it.
+        raise ValueError("new_ulid needs a timezone-aware time")
+    # Integer arithmetic: a float timestamp can land a millisecond off.
+    millis = (moment - _EPOCH) // _ONE_MS
+    if not 0 <= millis <= _MAX_ULID_MILLIS:
+        raise ValueError("a ULID cannot encode a time before 1970")
     value = (millis << 80) | secrets.randbits(80)
     chars = []
     for _ in range(26):
@@ -37,7 +46,8 @@ def new_ulid(now: datetime | None = None) -> str:
 
 def is_ulid(value: str) -> bool:
     """True when ``value`` is a canonical (upper-case) ULID."""
-    return bool(_ULID_RE.match(value))
+    # fullmatch: "$" alone would also accept a trailing newline.
+    return isinstance(value, str) and bool(_ULID_RE.fullmatch(value))
 
 
 def ulid_time(value: str) -> datetime:
@@ -47,4 +57,4 @@ def ulid_time(value: str) -> datetime:
     millis = 0
     for char in value[:10]:
         millis = millis * 32 + _CROCKFORD.index(char)
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return _EPOCH + millis * _ONE_MS

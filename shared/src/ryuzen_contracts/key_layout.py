@@ -9,26 +9,30 @@ so a hostile partner id such as ``../x`` can never address another prefix.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from ryuzen_contracts.ids import PARTNER_ID_PATTERN, ULID_PATTERN
 
+# Every pattern is applied with fullmatch (a bare "$" also matches before a trailing
+# newline) and spells digits [0-9] (in Python, \d also matches non-ASCII digits such as
+# "٢"), so nothing but the exact ASCII form can reach a key.
 _PARTNER_RE = re.compile(PARTNER_ID_PATTERN)
 _BATCH_RE = re.compile(ULID_PATTERN)
-_MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH_RE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 _RAW_RE = re.compile(
-    r"^raw/(\d{4})/(\d{2})/(\d{2})/(\d{2})/([0-7][0-9A-HJKMNP-TV-Z]{25})\.ndjson\.gz$"
+    r"raw/([0-9]{4})/([0-9]{2})/([0-9]{2})/([0-9]{2})/([0-7][0-9A-HJKMNP-TV-Z]{25})\.ndjson\.gz"
 )
 _SANITIZED_RE = re.compile(
-    r"^sanitized/partner=([a-z][a-z0-9-]{2,31})/month=(\d{4}-\d{2})/"
-    r"([0-7][0-9A-HJKMNP-TV-Z]{25})\.(parquet|certificate\.dsse\.json)$"
+    r"sanitized/partner=([a-z][a-z0-9-]{2,31})/month=([0-9]{4}-[0-9]{2})/"
+    r"([0-7][0-9A-HJKMNP-TV-Z]{25})\.(parquet|certificate\.dsse\.json)"
 )
 
 
-class InvalidKeyPart(ValueError):
+class InvalidKeyPart(ValueError):  # noqa: N818 -- public name, kept
     """A value that would reach an S3 key does not match its pattern."""
 
 
@@ -52,41 +56,49 @@ class SanitizedKey:
 
 def validate_partner_id(partner: str) -> str:
     """Return ``partner`` when it is a valid partner id, else raise InvalidKeyPart."""
-    if not isinstance(partner, str) or not _PARTNER_RE.match(partner):
+    if not isinstance(partner, str) or not _PARTNER_RE.fullmatch(partner):
         raise InvalidKeyPart(f"invalid partner id {partner!r:.40}")
     return partner
 
 
 def validate_batch_id(batch_id: str) -> str:
     """Return ``batch_id`` when it is a ULID, else raise InvalidKeyPart."""
-    if not isinstance(batch_id, str) or not _BATCH_RE.match(batch_id):
+    if not isinstance(batch_id, str) or not _BATCH_RE.fullmatch(batch_id):
         raise InvalidKeyPart(f"invalid batch id {batch_id!r:.40}")
     return batch_id
 
 
 def validate_month(month: str) -> str:
     """Return ``month`` when it is ``YYYY-MM``, else raise InvalidKeyPart."""
-    if not isinstance(month, str) or not _MONTH_RE.match(month):
+    if not isinstance(month, str) or not _MONTH_RE.fullmatch(month):
         raise InvalidKeyPart(f"invalid month {month!r:.20} (expected YYYY-MM)")
     return month
 
 
+def _utc(moment: datetime) -> datetime:
+    # A naive datetime would be taken as the machine's local time by astimezone(), and a
+    # laptop east of UTC would then file a batch under another hour, day or month.
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidKeyPart(f"naive datetime {moment.isoformat()} (a key needs a UTC time)")
+    return moment.astimezone(UTC)
+
+
 def month_of(moment: datetime | date) -> str:
-    """The ``YYYY-MM`` month of a UTC time or date."""
+    """The ``YYYY-MM`` month of a UTC time or date (a naive datetime is refused)."""
     if isinstance(moment, datetime):
-        moment = moment.astimezone(UTC)
+        moment = _utc(moment)
     return f"{moment.year:04d}-{moment.month:02d}"
 
 
 def raw_key(received_at: datetime, batch_id: str) -> str:
     """``raw/{yyyy}/{mm}/{dd}/{hh}/{batch_id}.ndjson.gz`` for the receipt time."""
-    at = received_at.astimezone(UTC)
+    at = _utc(received_at)
     return f"raw/{at:%Y/%m/%d/%H}/{validate_batch_id(batch_id)}.ndjson.gz"
 
 
 def parse_raw_key(key: str) -> RawKey:
     """The receipt hour and batch id of a RAW key; InvalidKeyPart when it is not one."""
-    match = _RAW_RE.match(key)
+    match = _RAW_RE.fullmatch(key)
     if not match:
         raise InvalidKeyPart(f"not a RAW key: {key!r:.120}")
     year, month, day, hour, batch_id = match.groups()
@@ -114,7 +126,7 @@ def certificate_key(partner: str, month: str, batch_id: str) -> str:
 
 def parse_sanitized_key(key: str) -> SanitizedKey:
     """Partner, month and batch of a SANITIZED Parquet or certificate key."""
-    match = _SANITIZED_RE.match(key)
+    match = _SANITIZED_RE.fullmatch(key)
     if not match:
         raise InvalidKeyPart(f"not a SANITIZED key: {key!r:.120}")
     partner, month, batch_id, suffix = match.groups()
@@ -123,8 +135,15 @@ def parse_sanitized_key(key: str) -> SanitizedKey:
 
 
 def quarantine_key(received_on: date, batch_id: str) -> str:
-    """``quarantine/{yyyy-mm-dd}/{batch_id}.ndjson.gz``."""
+    """``quarantine/{yyyy-mm-dd}/{batch_id}.ndjson.gz`` (a datetime is taken in UTC)."""
+    if isinstance(received_on, datetime):
+        received_on = _utc(received_on).date()
     return f"quarantine/{received_on:%Y-%m-%d}/{validate_batch_id(batch_id)}.ndjson.gz"
+
+
+def quarantine_raw_key(received_on: date, batch_id: str) -> str:
+    """``quarantine/{yyyy-mm-dd}/{batch_id}.raw.ndjson.gz``: rejected raw lines, on request only."""
+    return quarantine_key(received_on, batch_id).removesuffix(".ndjson.gz") + ".raw.ndjson.gz"
 
 
 def analytics_prefix(partner: str, month: str) -> str:
@@ -134,8 +153,14 @@ def analytics_prefix(partner: str, month: str) -> str:
 
 def analytics_key(partner: str, month: str, day: int, batch_id: str) -> str:
     """``analytics/events/partner={p}/month={yyyy-mm}/day={dd}/{batch_id}.parquet``."""
-    if not isinstance(day, int) or not 1 <= day <= 31:
-        raise InvalidKeyPart(f"invalid day {day!r:.10}")
+    validate_month(month)
+    # bool is an int subclass (True would become day=01); the day must exist in the month.
+    if (
+        not isinstance(day, int)
+        or isinstance(day, bool)
+        or not 1 <= day <= calendar.monthrange(int(month[:4]), int(month[5:]))[1]
+    ):
+        raise InvalidKeyPart(f"invalid day {day!r:.10} for month {month}")
     return f"{analytics_prefix(partner, month)}day={day:02d}/{validate_batch_id(batch_id)}.parquet"
 
 

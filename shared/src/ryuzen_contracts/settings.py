@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
 
 
 class SettingsError(RuntimeError):
@@ -22,13 +23,15 @@ class SettingsError(RuntimeError):
 class StageSettings(BaseModel):
     """Base for every stage's settings model."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True, str_min_length=1)
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", str_strip_whitespace=True, str_min_length=1
+    )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Build the settings from ``environ`` (default: the process environment)."""
         env = os.environ if environ is None else environ
-        wanted = {field.alias or name for name, field in cls.model_fields.items()}
+        wanted = {_env_name(name, field) for name, field in cls.model_fields.items()}
         try:
             return cls.model_validate({key: env[key] for key in wanted if key in env})
         except ValidationError as error:
@@ -40,3 +43,12 @@ class StageSettings(BaseModel):
                 else:
                     problems.append(f"environment variable {name}: {problem['msg']}")
             raise SettingsError("; ".join(problems)) from None
+
+
+def _env_name(name: str, field: FieldInfo) -> str:
+    # Field(alias=...) or Field(validation_alias=...): either names the variable.
+    if field.alias:
+        return field.alias
+    if isinstance(field.validation_alias, str):
+        return field.validation_alias
+    return name

@@ -7,6 +7,7 @@ names the offending entry (``partners[1] 'Acme': ...``), never silently correcte
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -41,7 +42,8 @@ class Partner(_ConfigModel):
     id: PartnerId
     model_prefixes: Annotated[list[ModelPrefix], Field(min_length=1, max_length=64)]
     bundle_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
-    aws_account_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    # [0-9], not \d: pydantic's regex engine treats \d as any Unicode digit.
+    aws_account_id: Annotated[str, Field(pattern=r"^[0-9]{12}$")] | None = None
 
 
 class IngestClient(_ConfigModel):
@@ -68,6 +70,9 @@ class StackConfig(_ConfigModel):
     retention: Retention = Field(default_factory=Retention)
     presigned_url_ttl_seconds: Annotated[int, Field(ge=60, le=43_200)] = 900
     on_pii: Literal["redact", "quarantine"] = "redact"
+    # Keep rejected raw lines in quarantine (under its own KMS key) for forensics. Off by
+    # default: the quarantine records alone (reason, field, rule, value hash) hold no values.
+    quarantine_raw_lines: bool = False
 
     @model_validator(mode="after")
     def _entries_are_consistent(self) -> StackConfig:
@@ -82,7 +87,10 @@ class StackConfig(_ConfigModel):
         return self
 
     def partner_for_model(self, model_id: str) -> Partner | None:
-        """The partner owning ``model_id``, or None. Prefixes never overlap, so at most one matches."""
+        """The partner owning ``model_id``, or None.
+
+        Prefixes never overlap, so at most one partner matches.
+        """
         for partner in self.partners:
             if any(model_id.startswith(prefix) for prefix in partner.model_prefixes):
                 return partner
@@ -103,16 +111,23 @@ class StackConfig(_ConfigModel):
     @classmethod
     def from_json(cls, text: str) -> StackConfig:
         """Parse the JSON that ``to_json`` wrote, with the same error messages as a stack file."""
+        # Parsed first so the error messages can name entries by id, as for a stack file.
         try:
-            return cls.model_validate_json(text)
+            values = json.loads(text)
+        except ValueError as error:
+            raise StackConfigError(f"config: not valid JSON ({error})") from None
+        try:
+            return cls.model_validate(values)
         except ValidationError as error:
-            raise StackConfigError(_describe(error, {})) from None
+            raise StackConfigError(
+                _describe(error, values if isinstance(values, Mapping) else {})
+            ) from None
 
     @classmethod
     def from_pulumi_values(cls, values: Mapping[str, Any]) -> StackConfig:
-        """Build from ``ryuzen-telemetry:``-namespaced keys (or bare keys, as pulumi.Config gives)."""
+        """Build from ``ryuzen-telemetry:``-namespaced keys, or bare keys as pulumi.Config gives."""
         prefix = f"{NAMESPACE}:"
-        plain = {key.removeprefix(prefix): value for key, value in values.items()}
+        plain = {str(key).removeprefix(prefix): value for key, value in values.items()}
         try:
             return cls.model_validate(plain)
         except ValidationError as error:
@@ -133,7 +148,12 @@ def load_stack_config(path: Path) -> StackConfig:
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise StackConfigError(f"{path}: no 'config:' mapping")
-    ours = {key: value for key, value in config.items() if key.startswith(f"{NAMESPACE}:")}
+    # YAML keys need not be strings (``1: x``); those are never ours.
+    ours = {
+        key: value
+        for key, value in config.items()
+        if isinstance(key, str) and key.startswith(f"{NAMESPACE}:")
+    }
     try:
         return StackConfig.from_pulumi_values(ours)
     except StackConfigError as error:
@@ -157,7 +177,9 @@ def _overlapping_prefixes(partners: list[Partner]) -> list[str]:
     problems = []
     for i, (owner_a, prefix_a) in enumerate(owned):
         for owner_b, prefix_b in owned[i + 1 :]:
-            if owner_a != owner_b and (prefix_a.startswith(prefix_b) or prefix_b.startswith(prefix_a)):
+            if owner_a != owner_b and (
+                prefix_a.startswith(prefix_b) or prefix_b.startswith(prefix_a)
+            ):
                 problems.append(
                     f"partners '{owner_a}' and '{owner_b}': model prefixes "
                     f"'{prefix_a}' and '{prefix_b}' overlap"
@@ -184,11 +206,19 @@ def _describe(error: ValidationError, values: Mapping[str, Any]) -> str:
             section, index = str(location[0]), location[1]
             entries = values.get(section)
             entry_id = None
-            if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+            if (
+                isinstance(entries, list)
+                and index < len(entries)
+                and isinstance(entries[index], dict)
+            ):
                 entry_id = entries[index].get("id")
             rest = ".".join(str(part) for part in location[2:])
             where = f"{section}[{index}]" + (f" '{entry_id}'" if entry_id is not None else "")
             where += f" {rest}" if rest else ""
         message = str(problem["msg"]).removeprefix("Value error, ")
-        lines.append(message if where == "config" and problem["type"] == "value_error" else f"{where}: {message}")
+        lines.append(
+            message
+            if where == "config" and problem["type"] == "value_error"
+            else f"{where}: {message}"
+        )
     return "; ".join(lines)

@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from ryuzen_contracts.ids import EVENT_ID_PATTERN
 
@@ -31,8 +40,13 @@ ATTRIBUTE_KEY_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
 MAX_DURATION_MS = 86_400_000.0
 MAX_TOKENS = 10_000_000
 
-# RFC 3339 in UTC only: a "Z" or "+00:00" offset, at most microsecond precision.
-_RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|\+00:00)$")
+# RFC 3339 in UTC only: a "Z" or "+00:00" offset, at most microsecond precision. ASCII
+# digits only ([0-9], not \d, which in Python also matches digits such as "٢"); applied
+# with fullmatch, since "$" would also accept a trailing newline. Published in the schema.
+RFC3339_UTC_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|\+00:00)$"
+)
+_RFC3339_UTC = re.compile(RFC3339_UTC_PATTERN.removeprefix("^").removesuffix("$"))
 
 # Model ids are "<owner>/<name>": ASCII only (no homoglyphs), single separators only (no
 # "..", so no path traversal), and the owner part is what partner prefixes match on.
@@ -42,13 +56,26 @@ REGION_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+){0,4}$"
 ERROR_CODE_PATTERN = r"^[A-Za-z0-9]+(?:[_.:-][A-Za-z0-9]+)*$"
 SDK_PATTERN = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"
 
+
+def _float_only(value: Any) -> Any:
+    if isinstance(value, int):
+        raise ValueError(f"integer attribute values must be within ±2**53, got {value}")
+    return value
+
+
 Duration = Annotated[float, Field(strict=True, ge=0, le=MAX_DURATION_MS, allow_inf_nan=False)]
 TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS)]
 AttributeValue = (
     Annotated[str, Field(strict=True, max_length=ATTRIBUTE_VALUE_MAX_CHARS)]
     | StrictBool
     | Annotated[StrictInt, Field(ge=-(2**53), le=2**53)]
-    | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    | Annotated[
+        float,
+        # Even a strict float accepts an int, so an int beyond the int branch's bound
+        # (2**60) used to land here and come out as a rounded float: take floats only.
+        BeforeValidator(_float_only),
+        Field(strict=True, allow_inf_nan=False, ge=-(2**53), le=2**53),
+    ]
 )
 AttributeKey = Annotated[str, Field(pattern=ATTRIBUTE_KEY_PATTERN)]
 
@@ -63,7 +90,9 @@ class Model(_Closed):
     """The model that served the request; ``id`` routes the event to its partner."""
 
     id: Annotated[str, Field(min_length=3, max_length=128, pattern=MODEL_ID_PATTERN)]
-    version: Annotated[str, Field(min_length=1, max_length=64, pattern=VERSION_PATTERN)] | None = None
+    version: Annotated[str, Field(min_length=1, max_length=64, pattern=VERSION_PATTERN)] | None = (
+        None
+    )
 
 
 class Metrics(_Closed):
@@ -119,30 +148,50 @@ class TelemetryEvent(_Closed):
         strict=True,
         frozen=True,
         title="TelemetryEvent",
-        json_schema_extra={"$id": SCHEMA_ID, "$schema": "https://json-schema.org/draft/2020-12/schema"},
+        json_schema_extra={
+            "$id": SCHEMA_ID,
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+        },
     )
 
     event_id: Annotated[str, Field(pattern=EVENT_ID_PATTERN, description="UUID or ULID")]
     schema_version: Literal["1.0"]
     kind: Literal["inference", "delivery"]
-    occurred_at: Annotated[datetime, Field(description="RFC 3339 timestamp in UTC")]
+    occurred_at: Annotated[
+        datetime,
+        Field(
+            description="RFC 3339 timestamp in UTC",
+            json_schema_extra={"pattern": RFC3339_UTC_PATTERN},
+        ),
+    ]
     model: Model
     region: Annotated[str, Field(min_length=2, max_length=32, pattern=REGION_PATTERN)] | None = None
     metrics: Metrics | None = None
     outcome: Outcome
     delivery: Delivery | None = None
     client: ClientInfo | None = None
+    # additionalProperties=false in the published schema: without it a JSON Schema
+    # validator accepts any key that misses the key pattern, while this model refuses it.
     attributes: Annotated[
-        dict[AttributeKey, AttributeValue], Field(max_length=ATTRIBUTES_MAX_KEYS)
+        dict[AttributeKey, AttributeValue],
+        Field(
+            max_length=ATTRIBUTES_MAX_KEYS,
+            json_schema_extra={"additionalProperties": False},
+        ),
     ] = Field(default_factory=dict)
 
     @field_validator("occurred_at", mode="before")
     @classmethod
     def _rfc3339_utc(cls, value: Any) -> datetime:
         # Runs before the strict datetime check: only an RFC 3339 UTC string is accepted,
-        # never a Unix number or a local-time offset.
-        if not isinstance(value, str) or not _RFC3339_UTC.match(value):
-            raise ValueError("occurred_at must be an RFC 3339 UTC timestamp such as 2026-11-28T05:00:00Z")
+        # never a Unix number, a date or a local-time offset. A timezone-aware datetime in
+        # UTC is accepted too, so model_validate(event.model_dump()) round-trips.
+        if isinstance(value, datetime) and value.utcoffset() == timedelta(0):
+            return value.astimezone(UTC)
+        if not isinstance(value, str) or not _RFC3339_UTC.fullmatch(value):
+            raise ValueError(
+                "occurred_at must be an RFC 3339 UTC timestamp such as 2026-11-28T05:00:00Z"
+            )
         return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
     @model_validator(mode="after")
