@@ -5,6 +5,13 @@ directly (``from ryuzen_contracts.key_layout import raw_key``) so a Lambda only 
 for what it uses at cold start.
 """
 
-from importlib.metadata import version
+from __future__ import annotations
 
-__version__ = version("ryuzen-contracts")
+
+def __getattr__(name: str) -> str:
+    # Read lazily: importlib.metadata costs tens of milliseconds of Lambda cold start.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("ryuzen-contracts")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

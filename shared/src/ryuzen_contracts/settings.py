@@ -38,7 +38,9 @@ class StageSettings(BaseModel):
             problems = []
             for problem in error.errors(include_url=False, include_input=False):
                 name = ".".join(str(part) for part in problem["loc"])
-                if problem["type"] == "missing":
+                if not name:  # a model-level validator: its message names the variables
+                    problems.append(str(problem["msg"]).removeprefix("Value error, "))
+                elif problem["type"] == "missing":
                     problems.append(f"missing environment variable {name}")
                 else:
                     problems.append(f"environment variable {name}: {problem['msg']}")
