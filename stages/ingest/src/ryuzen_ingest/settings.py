@@ -1,0 +1,66 @@
+"""The ingest Lambda's environment, read once at the handler edge.
+
+The variable names are an interface: the Pulumi program and the local stack set them.
+
+- ``RAW_BUCKET``: the RAW bucket.
+- ``IDEMPOTENCY_TABLE``: the powertools idempotency table (``tables.idempotency_table_definition``).
+- ``AUDIT_TABLE``: the TelemetryAudit table.
+- ``STACK_CONFIG``: the stack configuration as ``StackConfig.to_json()`` wrote it.
+- ``API_KEY_CLIENTS``: a JSON object mapping API Gateway ``apiKeyId`` → ingest client id.
+
+This module imports pydantic (through the contracts), so the handler imports it on the
+first request, not at cold-start import.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field, ValidationInfo, field_validator
+from ryuzen_contracts.settings import StageSettings
+from ryuzen_contracts.stack_config import StackConfig
+
+
+class IngestSettings(StageSettings):
+    """Settings of the ingest stage."""
+
+    raw_bucket: str = Field(alias="RAW_BUCKET")
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    audit_table: str = Field(alias="AUDIT_TABLE")
+    stack_config: StackConfig = Field(alias="STACK_CONFIG")
+    api_key_clients: dict[str, str] = Field(alias="API_KEY_CLIENTS")
+
+    @field_validator("stack_config", mode="before")
+    @classmethod
+    def _parse_stack_config(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return StackConfig.from_json(value)  # StackConfigError is a ValueError
+        return value
+
+    @field_validator("api_key_clients", mode="before")
+    @classmethod
+    def _parse_api_key_clients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object of apiKeyId to client id") from None
+            if not isinstance(value, dict):
+                raise ValueError("must be a JSON object of apiKeyId to client id")
+        return value
+
+    @field_validator("api_key_clients")
+    @classmethod
+    def _clients_exist(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # A field validator, not a model validator, so the error names API_KEY_CLIENTS.
+        # stack_config is declared first, so it is in info.data when it is valid.
+        config = info.data.get("stack_config")
+        if config is None:
+            return value  # STACK_CONFIG's own error is reported
+        known = {client.id for client in config.ingest_clients}
+        # Name the client ids only: the API key ids are not secrets, but need not be logged.
+        unknown = sorted({client_id for client_id in value.values() if client_id not in known})
+        if unknown:
+            raise ValueError(f"names ingest clients the stack does not have: {', '.join(unknown)}")
+        return value
