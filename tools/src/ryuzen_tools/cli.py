@@ -1,0 +1,245 @@
+"""The ``ryuzen`` command line: ``local up|status|demo`` and ``send``.
+
+Thin on purpose: each command parses options, calls one function of the package and turns
+its result into output and an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from ryuzen_contracts.stack_config import StackConfigError
+
+from ryuzen_tools import __version__
+from ryuzen_tools.console_reports import demo_tables, event_progress, report_console, send_table
+from ryuzen_tools.demo import DemoOptions, run_demo
+from ryuzen_tools.local_stack.stack import LocalStack, LocalStackOptions, StackAlreadyRunningError
+from ryuzen_tools.local_stack.stage_registry import StageNotInstalledError
+from ryuzen_tools.local_stack.state_file import (
+    DEFAULT_STATE_DIR,
+    StackNotRunningError,
+    read_stage_counters,
+    read_state,
+    write_json_atomically,
+)
+from ryuzen_tools.local_stack.status import stack_status
+from ryuzen_tools.project_files import load_stack
+from ryuzen_tools.stdout_guard import reserved_stdout
+from ryuzen_tools.synthetic import NoModelsError, SyntheticEvents
+from ryuzen_tools.traffic import SendOptions, TrafficSender
+
+app = typer.Typer(no_args_is_help=True, help="Ryuzen Telemetry tooling.", add_completion=False)
+local_app = typer.Typer(no_args_is_help=True, help="The local stack on moto's embedded AWS.")
+app.add_typer(local_app, name="local")
+
+err = Console(stderr=True)
+
+StackOption = Annotated[str, typer.Option(help="Stack name: reads Pulumi.<stack>.yaml.")]
+StateDirOption = Annotated[
+    Path, typer.Option(help="Where the running stack records state.json and stages.json.")
+]
+ProjectDirOption = Annotated[
+    Path | None,
+    typer.Option(help="Directory holding Pulumi.yaml (default: nearest at or above the cwd)."),
+]
+# OSError covers a missing stack file and a port already in use.
+STARTUP_ERRORS = (StackAlreadyRunningError, StackConfigError, StageNotInstalledError, OSError)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ryuzen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Ryuzen Telemetry tooling: the local stack and the traffic generator."""
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@local_app.command("up")
+def up(
+    stack: StackOption = "dev",
+    port: Annotated[int, typer.Option(help="API port on 127.0.0.1; 0 picks a free one.")] = 0,
+    state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    aws_port: Annotated[int, typer.Option(help="moto's port; 0 picks a free one.")] = 0,
+    project_dir: ProjectDirOption = None,
+    max_receive_count: Annotated[
+        int, typer.Option(help="Receives before SQS moves a message to its DLQ.")
+    ] = 3,
+    visibility_timeout: Annotated[
+        int, typer.Option(help="Stage queues' visibility timeout, seconds.")
+    ] = 30,
+    log_level: Annotated[
+        str, typer.Option(help="Log level of the stack's logs (on stderr).")
+    ] = "INFO",
+) -> None:
+    """Start the local stack; print one JSON ready line on stdout; run until interrupted."""
+    _configure_logging(log_level)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    options = LocalStackOptions(
+        stack=stack,
+        project_dir=project_dir,
+        api_port=port,
+        aws_port=aws_port,
+        state_dir=state_dir,
+        max_receive_count=max_receive_count,
+        visibility_timeout_s=visibility_timeout,
+    )
+    with reserved_stdout() as stdout:
+        local = LocalStack(options)
+        try:
+            ready = local.start()
+        except STARTUP_ERRORS as error:
+            err.print(f"[red]ryuzen local up: {error}")
+            raise typer.Exit(1) from None
+        try:
+            stdout.write(json.dumps(ready, sort_keys=True) + "\n")
+            stdout.flush()
+            while not stop.wait(0.5):
+                pass
+            err.print("ryuzen local up: stopping")
+        finally:
+            local.stop()
+
+
+@local_app.command("status")
+def status(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
+    """Print the running stack's queues, buckets and stage counters as JSON."""
+    try:
+        state = read_state(state_dir)
+    except StackNotRunningError as error:
+        err.print(f"[red]ryuzen local status: {error}")
+        raise typer.Exit(1) from None
+    try:
+        report = stack_status(state, read_stage_counters(state_dir))
+    except (BotoCoreError, ClientError) as error:
+        err.print(f"[red]ryuzen local status: the stack in {state_dir} does not answer: {error}")
+        raise typer.Exit(1) from None
+    print(json.dumps(report, indent=2, sort_keys=True))
+
+
+@local_app.command("demo")
+def demo(
+    stack: StackOption = "dev",
+    events: Annotated[int, typer.Option(min=1, help="Synthetic events to send.")] = 20_000,
+    out: Annotated[Path | None, typer.Option(help="Write DIR/demo-summary.json.")] = None,
+    state_dir: StateDirOption = DEFAULT_STATE_DIR,
+    project_dir: ProjectDirOption = None,
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="Events per request.")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+    seed: Annotated[int | None, typer.Option(help="Make the events reproducible.")] = None,
+    pii_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.01,
+    malformed_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.02,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the queues to drain.")] = 300,
+    log_level: Annotated[str, typer.Option(help="Log level (stderr).")] = "WARNING",
+) -> None:
+    """Start the stack, send synthetic traffic, wait for the queues, print what each stage did."""
+    _configure_logging(log_level)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", log_level.upper())
+    signal.signal(signal.SIGTERM, _interrupt)  # unwind like Ctrl-C: the stack stops cleanly
+    options = DemoOptions(
+        stack=stack,
+        project_dir=project_dir,
+        events=events,
+        batch_size=batch,
+        concurrency=concurrency,
+        seed=seed,
+        pii_rate=pii_rate,
+        malformed_rate=malformed_rate,
+        state_dir=state_dir,
+        drain_timeout_s=timeout,
+    )
+    with reserved_stdout() as stdout:
+        try:
+            with event_progress(err) as progress:
+                summary = run_demo(options, progress)
+        except STARTUP_ERRORS as error:
+            err.print(f"[red]ryuzen local demo: {error}")
+            raise typer.Exit(1) from None
+        report_console(stdout).print(demo_tables(summary))
+    if out is not None:
+        path = out / "demo-summary.json"
+        write_json_atomically(path, summary)
+        err.print(f"summary written to {path}")
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("send")
+def send(
+    api: Annotated[str, typer.Option(help="API base URL; events go to {api}/v1/events.")],
+    key: Annotated[
+        str, typer.Option(help="API key (x-api-key) of an ingest client.", envvar="RYUZEN_API_KEY")
+    ],
+    events: Annotated[int, typer.Option(min=1)] = 10_000,
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="Events per request.")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+    pii_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of events with PII.")] = 0.0,
+    malformed_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.02,
+    seed: Annotated[int | None, typer.Option(help="Make the events reproducible.")] = None,
+    partner: Annotated[
+        list[str] | None,
+        typer.Option(help="Only models of this partner (repeatable; default: all)."),
+    ] = None,
+    max_attempts: Annotated[int, typer.Option(min=1, max=20, help="Attempts per batch.")] = 5,
+    stack: StackOption = "dev",
+    project_dir: ProjectDirOption = None,
+) -> None:
+    """Send synthetic events; print a table and a final JSON line of the result."""
+    try:
+        config = load_stack(project_dir, stack)[0]
+        generator = SyntheticEvents(
+            config,
+            seed=seed,
+            partners=partner or None,
+            pii_rate=pii_rate,
+            malformed_rate=malformed_rate,
+        )
+    except (*STARTUP_ERRORS, NoModelsError) as error:
+        err.print(f"[red]ryuzen send: {error}")
+        raise typer.Exit(2) from None
+    batches = ([e.payload for e in chunk] for chunk in generator.batches(events, batch))
+    options = SendOptions(
+        api_url=api, api_key=key, concurrency=concurrency, max_attempts=max_attempts
+    )
+    with TrafficSender(options) as sender, event_progress(err) as progress:
+        result = sender.send(batches, on_batch_done=progress("events", events))
+    report_console(sys.stdout).print(send_table(result))
+    summary: dict[str, Any] = result.summary()
+    print(json.dumps(summary, sort_keys=True))
+    if not result.all_answered:
+        err.print("[red]ryuzen send: some batches got no answer after retries")
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

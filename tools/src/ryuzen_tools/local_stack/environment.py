@@ -1,0 +1,81 @@
+"""The one process environment every in-process stage handler reads its settings from.
+
+Lambda gives each function its own environment. Here all stages run in one process, so
+they share ``os.environ``; that is safe because
+
+* each stage's own settings have disjoint names (``RAW_BUCKET``, ``IDEMPOTENCY_TABLE``,
+  ``API_KEY_CLIENTS`` ... — DESIGN's stage settings never reuse a name for another meaning);
+* the names they do share (``AWS_ENDPOINT_URL``, region, credentials,
+  ``POWERTOOLS_SERVICE_NAME``) have the same value for every stage of the local stack;
+* the environment is set before any server or poller thread starts and not changed until
+  they have all stopped, so no thread ever reads it mid-update.
+
+Credentials are moto's fake ones, and any session token or profile is removed, so a
+handler can never reach real AWS with a developer's credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from ryuzen_contracts.stack_config import StackConfig
+
+from ryuzen_tools.local_stack.moto_server import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+from ryuzen_tools.local_stack.provision import LocalStackResources
+
+REMOVED_VARIABLES = (
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+)
+
+
+def stage_environment(
+    resources: LocalStackResources, config: StackConfig, endpoint_url: str
+) -> dict[str, str]:
+    """Every variable the stages read, with the local stack's values."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": resources.region,
+        "AWS_DEFAULT_REGION": resources.region,
+        "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
+        "POWERTOOLS_SERVICE_NAME": f"ryuzen-{resources.stack}-local",
+        # ingest
+        "RAW_BUCKET": resources.buckets["raw"],
+        "IDEMPOTENCY_TABLE": resources.tables["idempotency"],
+        "AUDIT_TABLE": resources.tables["audit"],
+        "STACK_CONFIG": config.to_json(),
+        "API_KEY_CLIENTS": json.dumps(resources.api_key_clients(), sort_keys=True),
+    }
+
+
+class ProcessEnvironment:
+    """Applies variables to ``os.environ`` and restores the previous values afterwards."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] | None = None
+
+    def apply(
+        self, values: Mapping[str, str], removed: tuple[str, ...] = REMOVED_VARIABLES
+    ) -> None:
+        """Set ``values`` and unset ``removed``; remember what was there."""
+        names = [*values, *removed]
+        self._saved = {name: os.environ.get(name) for name in names}
+        for name in removed:
+            os.environ.pop(name, None)
+        os.environ.update(values)
+
+    def restore(self) -> None:
+        """Put back what ``apply`` replaced (no-op when nothing was applied)."""
+        if self._saved is None:
+            return
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved = None

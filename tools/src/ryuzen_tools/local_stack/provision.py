@@ -1,0 +1,344 @@
+"""Create one stack's AWS resources in moto, from its StackConfig.
+
+Names derive from the stack name (``ryuzen-dev-raw``), so two stacks never collide in one
+moto backend. What is created mirrors the Pulumi program where moto can emulate it:
+encrypted, public-access-blocked buckets; S3 event notifications into SQS queues with
+dead-letter queues; the audit and idempotency tables; KMS keys; API keys for every ingest
+client and partner. Skipped on purpose: the TLS-only bucket policy (moto denies every
+request under an ``aws:SecureTransport`` condition, DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ryuzen_contracts.stack_config import StackConfig
+from ryuzen_contracts.tables import (
+    AUDIT_TTL_ATTRIBUTE,
+    IDEMPOTENCY_TTL_ATTRIBUTE,
+    audit_table_definition,
+    idempotency_table_definition,
+)
+
+from ryuzen_tools.local_stack.aws import LocalClients
+
+BUCKET_ROLES = ("raw", "sanitized", "analytics", "quarantine", "bundles", "artifacts")
+TABLE_ROLES = ("audit", "idempotency")
+
+# key_layout has no constant for these filters; tests assert that raw_key() starts with
+# RAW_PREFIX and sanitized_key() ends with SANITIZED_SUFFIX, so they cannot drift apart.
+RAW_PREFIX = "raw/"
+SANITIZED_SUFFIX = ".parquet"
+
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+RAW_LIFECYCLE_DAYS = 1  # the backstop; S3 lifecycle cannot count hours (DESIGN §5)
+
+
+@dataclass(frozen=True)
+class NotificationRoute:
+    """S3 ``ObjectCreated`` events of one bucket, filtered by key, into one queue."""
+
+    queue_role: str
+    bucket_role: str
+    filter_name: Literal["prefix", "suffix"]
+    filter_value: str
+
+
+NOTIFICATION_ROUTES = (
+    NotificationRoute("raw-events", "raw", "prefix", RAW_PREFIX),
+    NotificationRoute("sanitized-events", "sanitized", "suffix", SANITIZED_SUFFIX),
+)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """How the stage queues behave: visibility timeout and receives before the DLQ."""
+
+    visibility_timeout_s: int = 30
+    max_receive_count: int = 3
+
+
+@dataclass(frozen=True)
+class QueueResources:
+    """A stage queue and its dead-letter queue."""
+
+    role: str
+    name: str
+    url: str
+    arn: str
+    dlq_name: str
+    dlq_url: str
+    dlq_arn: str
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API Gateway key created by moto; ``owner`` is the client or partner id."""
+
+    id: str
+    value: str
+    owner: str
+    kind: Literal["ingest", "partner"]
+
+
+@dataclass(frozen=True)
+class LocalStackResources:
+    """Everything provisioned for one stack, by role."""
+
+    stack: str
+    region: str
+    buckets: dict[str, str]
+    queues: dict[str, QueueResources]
+    tables: dict[str, str]
+    kms_keys: dict[str, str]
+    ingest_keys: dict[str, ApiKey] = field(default_factory=dict)
+    partner_keys: dict[str, ApiKey] = field(default_factory=dict)
+
+    @property
+    def signing_key_id(self) -> str:
+        """The KMS ECC_NIST_P256 SIGN_VERIFY key for attestations."""
+        return self.kms_keys["signing"]
+
+    def api_key_clients(self) -> dict[str, str]:
+        """``{api key id: ingest client id}``: the ingest stage's ``API_KEY_CLIENTS``."""
+        return {key.id: client for client, key in self.ingest_keys.items()}
+
+    def all_api_keys(self) -> list[ApiKey]:
+        """Every key the gateway knows, ingest and partner alike."""
+        return [*self.ingest_keys.values(), *self.partner_keys.values()]
+
+
+def resource_name(stack: str, role: str) -> str:
+    """``ryuzen-{stack}-{role}``: the one naming rule for local resources."""
+    return f"ryuzen-{stack}-{role}"
+
+
+def provision(
+    clients: LocalClients,
+    config: StackConfig,
+    *,
+    stack: str,
+    queue_settings: QueueSettings | None = None,
+) -> LocalStackResources:
+    """Create every resource of ``stack`` and return their names, URLs and ids."""
+    settings = queue_settings or QueueSettings()
+    kms_keys = _create_keys(clients.client("kms"), stack)
+    buckets = {role: resource_name(stack, role) for role in BUCKET_ROLES}
+    s3 = clients.client("s3")
+    for role, name in buckets.items():
+        key_id = kms_keys["quarantine" if role == "quarantine" else "data"]
+        _create_bucket(s3, name, clients.region, key_id)
+    _add_lifecycle(s3, buckets["raw"], RAW_LIFECYCLE_DAYS)
+    _add_lifecycle(s3, buckets["quarantine"], config.retention.quarantine_days)
+
+    sqs = clients.client("sqs")
+    queues = {
+        route.queue_role: _create_queue_pair(
+            sqs,
+            route.queue_role,
+            resource_name(stack, route.queue_role),
+            settings,
+            _bucket_arn(buckets[route.bucket_role]),
+        )
+        for route in NOTIFICATION_ROUTES
+    }
+    _add_notifications(s3, buckets, queues)
+
+    ddb = clients.client("dynamodb")
+    tables = {role: resource_name(stack, role) for role in TABLE_ROLES}
+    _create_table(ddb, audit_table_definition(tables["audit"]), AUDIT_TTL_ATTRIBUTE)
+    _create_table(
+        ddb, idempotency_table_definition(tables["idempotency"]), IDEMPOTENCY_TTL_ATTRIBUTE
+    )
+
+    apigateway = clients.client("apigateway")
+    ingest_keys = {
+        client.id: _create_api_key(apigateway, stack, "client", client.id, "ingest")
+        for client in config.ingest_clients
+    }
+    partner_keys = {
+        partner.id: _create_api_key(apigateway, stack, "partner", partner.id, "partner")
+        for partner in config.partners
+    }
+    return LocalStackResources(
+        stack=stack,
+        region=clients.region,
+        buckets=buckets,
+        queues=queues,
+        tables=tables,
+        kms_keys=kms_keys,
+        ingest_keys=ingest_keys,
+        partner_keys=partner_keys,
+    )
+
+
+def _create_keys(kms: Any, stack: str) -> dict[str, str]:
+    specs = {
+        "data": {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"},
+        # The quarantine bucket has its own key so its readers can be listed separately.
+        "quarantine": {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"},
+        "signing": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
+    }
+    keys = {}
+    for role, spec in specs.items():
+        key_id = kms.create_key(Description=f"ryuzen {stack} {role}", **spec)["KeyMetadata"][
+            "KeyId"
+        ]
+        kms.create_alias(AliasName=f"alias/{resource_name(stack, role)}", TargetKeyId=key_id)
+        keys[role] = key_id
+    return keys
+
+
+def _create_bucket(s3: Any, name: str, region: str, kms_key_id: str) -> None:
+    options: dict[str, Any] = {}
+    if region != "us-east-1":  # us-east-1 refuses an explicit LocationConstraint
+        options["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(Bucket=name, **options)
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": kms_key_id,
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+    # moto stores but does not enforce this (DESIGN §6); set anyway so the stack looks
+    # like the deployed one to anything that reads its configuration.
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+
+def _add_lifecycle(s3: Any, bucket: str, days: int) -> None:
+    # moto never expires objects; the rule documents intent and matches the deployed stack.
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-working-data",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": days},
+                }
+            ]
+        },
+    )
+
+
+def _bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def _create_queue_pair(
+    sqs: Any, role: str, name: str, settings: QueueSettings, source_arn: str
+) -> QueueResources:
+    dlq_name = f"{name}-dlq"
+    dlq_url = sqs.create_queue(
+        QueueName=dlq_name, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)}
+    )["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(settings.visibility_timeout_s),
+            # SQS itself moves a message to the DLQ once it has been received this many
+            # times without being deleted; moto honours it (tests/test_event_source.py).
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count}
+            ),
+        },
+    )["QueueUrl"]
+    arn = _queue_arn(sqs, url)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _s3_may_send(arn, source_arn)})
+    return QueueResources(
+        role=role,
+        name=name,
+        url=url,
+        arn=arn,
+        dlq_name=dlq_name,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+    )
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return str(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+    )
+
+
+def _s3_may_send(queue_arn: str, bucket_arn: str) -> str:
+    # moto does not evaluate queue policies; AWS does, and refuses the notification
+    # configuration without this one.
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "s3.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": bucket_arn}},
+                }
+            ],
+        }
+    )
+
+
+def _add_notifications(s3: Any, buckets: dict[str, str], queues: dict[str, QueueResources]) -> None:
+    for route in NOTIFICATION_ROUTES:
+        # Configuring the notification makes S3 (and moto) send one s3:TestEvent message.
+        s3.put_bucket_notification_configuration(
+            Bucket=buckets[route.bucket_role],
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "Id": f"{route.bucket_role}-to-{route.queue_role}",
+                        "QueueArn": queues[route.queue_role].arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {
+                                "FilterRules": [
+                                    {"Name": route.filter_name, "Value": route.filter_value}
+                                ]
+                            }
+                        },
+                    }
+                ]
+            },
+        )
+
+
+def _create_table(ddb: Any, definition: dict[str, Any], ttl_attribute: str) -> None:
+    ddb.create_table(**definition)
+    ddb.update_time_to_live(
+        TableName=definition["TableName"],
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+    )
+
+
+def _create_api_key(
+    apigateway: Any, stack: str, name_part: str, owner: str, kind: Literal["ingest", "partner"]
+) -> ApiKey:
+    created = apigateway.create_api_key(
+        name=resource_name(stack, f"{name_part}-{owner}"), enabled=True, generateDistinctId=True
+    )
+    return ApiKey(id=created["id"], value=created["value"], owner=owner, kind=kind)

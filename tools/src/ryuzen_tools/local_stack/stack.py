@@ -1,0 +1,299 @@
+"""``LocalStack``: start moto, provision, serve the API, run the consumers; stop it all.
+
+Used as a context manager by ``ryuzen local up``, ``ryuzen local demo`` and the tests.
+Start order is moto → resources → environment → handlers → HTTP → pollers → state file;
+stop runs the reverse, so nothing ever calls a component that already stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ryuzen_contracts.stack_config import StackConfig
+
+from ryuzen_tools.local_stack.api_gateway import ApiGateway, Route
+from ryuzen_tools.local_stack.aws import LocalClients
+from ryuzen_tools.local_stack.counters_publisher import CountersPublisher
+from ryuzen_tools.local_stack.environment import ProcessEnvironment, stage_environment
+from ryuzen_tools.local_stack.event_source import SqsPoller
+from ryuzen_tools.local_stack.lambda_runtime import Handler, StageRuntime
+from ryuzen_tools.local_stack.moto_server import MotoServer
+from ryuzen_tools.local_stack.provision import (
+    LocalStackResources,
+    QueueSettings,
+    provision,
+)
+from ryuzen_tools.local_stack.stage_registry import (
+    HTTP_STAGES,
+    PENDING_CONSUMERS,
+    SQS_CONSUMERS,
+    HttpStage,
+    SqsConsumer,
+    load_callable,
+    load_handler,
+)
+from ryuzen_tools.local_stack.state_file import (
+    DEFAULT_STATE_DIR,
+    StackNotRunningError,
+    read_state,
+    remove_state,
+    write_state,
+)
+from ryuzen_tools.local_stack.status import queue_depth
+from ryuzen_tools.project_files import load_stack
+
+log = logging.getLogger(__name__)
+
+
+class StackAlreadyRunningError(RuntimeError):
+    """The state directory already records a live stack."""
+
+
+@dataclass(frozen=True)
+class LocalStackOptions:
+    """How to run the local stack. ``state_dir=None`` writes no state files (tests)."""
+
+    stack: str = "dev"
+    project_dir: Path | None = None
+    api_port: int = 0
+    aws_port: int = 0
+    state_dir: Path | None = DEFAULT_STATE_DIR
+    max_receive_count: int = 3
+    visibility_timeout_s: int = 30
+    poll_wait_s: int = 1
+    # Resource names derive from this (default: the stack name); tests sharing one moto
+    # backend use distinct values.
+    resource_prefix: str | None = None
+    http_stages: tuple[HttpStage, ...] = HTTP_STAGES
+    consumers: tuple[SqsConsumer, ...] = SQS_CONSUMERS
+    # Handlers by stage name, instead of importing the registered ones (tests).
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+
+
+class LocalStack:
+    """The whole pipeline on loopback. ``start()`` returns the ready document."""
+
+    def __init__(self, options: LocalStackOptions | None = None) -> None:
+        self.options = options or LocalStackOptions()
+        self._moto = MotoServer(self.options.aws_port)
+        self._environment = ProcessEnvironment()
+        self._gateway: ApiGateway | None = None
+        self._pollers: list[SqsPoller] = []
+        self._publisher: CountersPublisher | None = None
+        self.runtimes: dict[str, StageRuntime] = {}
+        self.resources: LocalStackResources | None = None
+        self.config: StackConfig | None = None
+        self.clients: LocalClients | None = None
+        self.ready: dict[str, Any] = {}
+        self._wrote_state = False
+        self._resets: list[Callable[[], Any]] = []
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> dict[str, Any]:
+        """Start everything; on any failure stop what started and re-raise."""
+        options = self.options
+        state_dir = options.state_dir.resolve() if options.state_dir else None
+        if state_dir is not None:
+            _refuse_if_running(state_dir)
+        config, region, stack_path = load_stack(options.project_dir, options.stack)
+        self.config = config
+        try:
+            aws_url = self._moto.start()
+            self.clients = LocalClients(aws_url, region)
+            self.resources = provision(
+                self.clients,
+                config,
+                stack=options.resource_prefix or options.stack,
+                queue_settings=QueueSettings(
+                    options.visibility_timeout_s, options.max_receive_count
+                ),
+            )
+            self._environment.apply(stage_environment(self.resources, config, aws_url))
+            self._start_stages(region)
+            api_url = self._gateway.url if self._gateway else ""
+            self.ready = self._ready_document(api_url, aws_url, state_dir, stack_path)
+            if state_dir is not None:
+                self._publisher = CountersPublisher(state_dir, self.counters_document)
+                self._publisher.start()
+                write_state(state_dir, self.ready)
+                self._wrote_state = True
+        except BaseException:
+            self.stop()
+            raise
+        log.info("local stack %s ready: api %s, aws %s", options.stack, api_url, aws_url)
+        return self.ready
+
+    def _start_stages(self, region: str) -> None:
+        assert self.resources is not None and self.clients is not None
+        stack = self.resources.stack
+        routes = []
+        for stage in self.options.http_stages:
+            runtime = self._runtime(stage, region, stack)
+            routes.append(
+                Route(
+                    stage.method,
+                    stage.path,
+                    runtime.invoke,
+                    functools.partial(_count_status, runtime),
+                )
+            )
+        for consumer in self.options.consumers:
+            runtime = self._runtime(consumer, region, stack)
+            queue = self.resources.queues[consumer.queue_role]
+            self._pollers.append(
+                SqsPoller(
+                    runtime,
+                    self.clients.client("sqs"),
+                    queue_url=queue.url,
+                    queue_arn=queue.arn,
+                    region=region,
+                    batch_size=consumer.batch_size,
+                    wait_time_s=self.options.poll_wait_s,
+                )
+            )
+        if routes:
+            keys = {key.value: key.id for key in self.resources.all_api_keys()}
+            self._gateway = ApiGateway(routes, keys, region=region, port=self.options.api_port)
+            self._gateway.start()
+        for poller in self._pollers:
+            poller.start()
+
+    def _runtime(self, stage: HttpStage | SqsConsumer, region: str, stack: str) -> StageRuntime:
+        handler = self.options.handlers.get(stage.name)
+        if handler is None:
+            handler = load_handler(stage.handler)
+            if stage.reset:
+                reset = load_callable(stage.reset)
+                reset()  # the environment changed: drop cached settings and clients
+                self._resets.append(reset)
+        runtime = StageRuntime(
+            stage.name, handler, region=region, stack=stack, timeout_s=stage.timeout_s
+        )
+        self.runtimes[stage.name] = runtime
+        return runtime
+
+    def stop(self) -> None:
+        """Stop pollers, the API, the counters publisher and moto; forget the state file."""
+        for poller in self._pollers:
+            poller.stop()
+        self._pollers = []
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        if self._publisher is not None:
+            self._publisher.stop()
+            self._publisher = None
+        if self._wrote_state and self.options.state_dir is not None:
+            remove_state(self.options.state_dir.resolve())
+            self._wrote_state = False
+        self._moto.stop()
+        for reset in self._resets:
+            reset()
+        self._resets = []
+        self._environment.restore()
+
+    def counters_document(self) -> dict[str, Any]:
+        """The ``stages.json`` document: per stage its trigger and counters."""
+        triggers = {
+            stage.name: f"http {stage.method} {stage.path}" for stage in self.options.http_stages
+        }
+        triggers.update({c.name: f"sqs {c.queue_role}" for c in self.options.consumers})
+        return {
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "stages": {
+                name: {"trigger": triggers.get(name), **runtime.counters()}
+                for name, runtime in sorted(self.runtimes.items())
+            },
+        }
+
+    def consumers_by_queue(self) -> dict[str, str | None]:
+        """Per queue role, the stage consuming it (None: no consumer yet)."""
+        assert self.resources is not None
+        running = {consumer.queue_role: consumer.name for consumer in self.options.consumers}
+        return {role: running.get(role) for role in sorted(self.resources.queues)}
+
+    def wait_until_drained(self, timeout_s: float, poll_s: float = 0.5) -> bool:
+        """Wait until every queue with a consumer is empty and has nothing in flight."""
+        assert self.resources is not None and self.clients is not None
+        sqs = self.clients.client("sqs")
+        consumed = [role for role, stage in self.consumers_by_queue().items() if stage]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            depths = [queue_depth(sqs, self.resources.queues[role].url) for role in consumed]
+            if all(sum(depth.values()) == 0 for depth in depths):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+
+    def _ready_document(
+        self, api_url: str, aws_url: str, state_dir: Path | None, stack_path: Path
+    ) -> dict[str, Any]:
+        resources = self.resources
+        assert resources is not None
+        consumers = self.consumers_by_queue()
+        return {
+            "ready": True,
+            "stack": self.options.stack,
+            "stack_file": str(stack_path),
+            "api": api_url,
+            "aws": aws_url,
+            "region": resources.region,
+            "ingest_keys": {owner: key.value for owner, key in resources.ingest_keys.items()},
+            "partner_keys": {owner: key.value for owner, key in resources.partner_keys.items()},
+            "api_key_ids": {
+                "ingest": {owner: key.id for owner, key in resources.ingest_keys.items()},
+                "partner": {owner: key.id for owner, key in resources.partner_keys.items()},
+            },
+            "buckets": dict(resources.buckets),
+            "tables": dict(resources.tables),
+            "queues": {
+                role: {"name": q.name, "url": q.url, "dlq_name": q.dlq_name, "dlq_url": q.dlq_url}
+                for role, q in resources.queues.items()
+            },
+            "consumers": consumers,
+            "waiting_for": {
+                role: PENDING_CONSUMERS[role]
+                for role, stage in consumers.items()
+                if stage is None and role in PENDING_CONSUMERS
+            },
+            "kms_keys": dict(resources.kms_keys),
+            "signing_key_id": resources.signing_key_id,
+            "state_dir": str(state_dir) if state_dir else None,
+            "pid": os.getpid(),
+        }
+
+
+def _count_status(runtime: StageRuntime, status: int) -> None:
+    runtime.count(f"http_{status}")
+
+
+def _refuse_if_running(state_dir: Path) -> None:
+    try:
+        state = read_state(state_dir)
+    except StackNotRunningError:
+        return  # nothing recorded, or a stale file from a crash: overwrite it
+    raise StackAlreadyRunningError(
+        f"a local stack (pid {state.get('pid')}) already runs with state dir {state_dir}; "
+        "stop it or choose another --state-dir"
+    )

@@ -1,0 +1,87 @@
+"""Which stage runs on which trigger, and where its handler lives.
+
+Handlers are named ``module:function`` and imported only when the stack starts, so the
+tools package can be imported (and tested) without every stage installed, and a stage that
+is not written yet is simply absent from the registry.
+
+Today only ingest exists, and it is HTTP-driven. The sanitize (``raw-events``), analytics
+(``sanitized-events``) and cleanup consumers join ``SQS_CONSUMERS`` with their issues; the
+poller that will run them is real and tested with a test handler.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ryuzen_tools.local_stack.lambda_runtime import Handler
+
+
+@dataclass(frozen=True)
+class HttpStage:
+    """A stage behind the REST API: one method on one resource."""
+
+    name: str
+    handler: str
+    method: str
+    path: str
+    timeout_s: float = 29.0  # API Gateway's integration timeout
+    # Forgets settings and clients the handler cached at module level, so a stack started
+    # again in the same process (tests) does not reuse a previous stack's endpoint.
+    reset: str | None = None
+
+
+@dataclass(frozen=True)
+class SqsConsumer:
+    """A stage fed by an SQS queue (identified by its role, e.g. ``raw-events``)."""
+
+    name: str
+    handler: str
+    queue_role: str
+    batch_size: int = 10
+    timeout_s: float = 60.0
+    reset: str | None = None
+
+
+HTTP_STAGES: tuple[HttpStage, ...] = (
+    HttpStage(
+        "ingest",
+        "ryuzen_ingest.ingest_handler:lambda_handler",
+        "POST",
+        "/v1/events",
+        reset="ryuzen_ingest.ingest_handler:reset_runtime",
+    ),
+)
+
+SQS_CONSUMERS: tuple[SqsConsumer, ...] = ()
+
+# Queues whose consumer is not written yet, and who will consume them: shown by `demo`
+# and `status` instead of a silent backlog.
+PENDING_CONSUMERS: dict[str, str] = {
+    "raw-events": "sanitize",
+    "sanitized-events": "analytics",
+}
+
+
+class StageNotInstalledError(ImportError):
+    """A registered stage's handler cannot be imported."""
+
+
+def load_callable(reference: str) -> Callable[..., Any]:
+    """Import ``module:function`` and return the function."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise StageNotInstalledError(f"cannot import {reference}: {error}") from error
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise StageNotInstalledError(f"{module_name} has no callable {attribute}")
+    return function  # type: ignore[no-any-return]
+
+
+def load_handler(reference: str) -> Handler:
+    """Import a stage's ``lambda_handler(event, context)``."""
+    return load_callable(reference)
