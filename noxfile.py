@@ -80,7 +80,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks (`nox -s bench -- ingest`); with no argument, every one. Prints figures."""
-    sync(session, None, "dev")
+    sync(session, None, "dev", "bench")
     chosen = session.posargs or BENCHMARKS
     unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:

@@ -1,0 +1,149 @@
+"""Lambda entry point: SQS messages carrying S3 event notifications from the RAW bucket.
+
+Thin on purpose: read settings once, build clients once, and hand each S3 record to
+``sanitize_object``. powertools' batch processor reports partial failures, so one bad
+object is redelivered alone and never drags the rest of the batch with it.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import Field
+from ryuzen_contracts.attestation import Signer
+from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
+from ryuzen_contracts.aws_clients import make_client
+from ryuzen_contracts.key_layout import InvalidKeyPart
+from ryuzen_contracts.settings import StageSettings
+from ryuzen_contracts.signing import KmsSigner, LocalSigner
+from ryuzen_contracts.stack_config import StackConfig
+
+from ryuzen_sanitize.sanitize_object import STAGE, SanitizeTarget, sanitize_object
+
+logger = Logger(service="ryuzen-sanitize")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class SanitizeSettings(StageSettings):
+    """Environment of the sanitize Lambda."""
+
+    raw_bucket: str = Field(alias="RAW_BUCKET")
+    sanitized_bucket: str = Field(alias="SANITIZED_BUCKET")
+    quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET")
+    quarantine_kms_key_id: str | None = Field(default=None, alias="QUARANTINE_KMS_KEY_ID")
+    audit_table: str = Field(alias="AUDIT_TABLE")
+    stack_config: str = Field(alias="STACK_CONFIG")
+    signing_kms_key_id: str | None = Field(default=None, alias="SIGNING_KMS_KEY_ID")
+    signing_key_file: str | None = Field(default=None, alias="SIGNING_KEY_FILE")
+
+
+class _Runtime:
+    """Everything built once per Lambda container."""
+
+    def __init__(self, settings: SanitizeSettings) -> None:
+        self.s3 = make_client("s3")
+        self.audit = AuditLog(make_client("dynamodb"), settings.audit_table)
+        self.signer = _signer(settings)
+        self.settings = settings
+        self.target = SanitizeTarget(
+            raw_bucket=settings.raw_bucket,
+            sanitized_bucket=settings.sanitized_bucket,
+            quarantine_bucket=settings.quarantine_bucket,
+            quarantine_kms_key_id=settings.quarantine_kms_key_id,
+            config=StackConfig.from_json(settings.stack_config),
+        )
+
+
+def _signer(settings: SanitizeSettings) -> Signer:
+    if settings.signing_kms_key_id:
+        return KmsSigner(make_client("kms"), settings.signing_kms_key_id)
+    if settings.signing_key_file:
+        return LocalSigner.from_file(Path(settings.signing_key_file))
+    raise RuntimeError("set SIGNING_KMS_KEY_ID (AWS) or SIGNING_KEY_FILE (local stack)")
+
+
+@cache
+def runtime() -> _Runtime:
+    """The container's runtime, built on first use (settings fail fast, with their names)."""
+    return _Runtime(SanitizeSettings.from_environ())
+
+
+def reset_runtime() -> None:
+    """Forget the cached settings and clients (the local stack restarts stages in-process)."""
+    runtime.cache_clear()
+
+
+def s3_keys(message_body: str, bucket: str) -> list[str]:
+    """The URL-decoded object keys an S3 notification names in ``bucket``; [] for a test event."""
+    notification = json.loads(message_body)
+    if notification.get("Event") == "s3:TestEvent":
+        return []
+    keys = []
+    for record in notification.get("Records", []):
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        if record["s3"]["bucket"]["name"] != bucket:
+            continue
+        keys.append(unquote_plus(record["s3"]["object"]["key"]))
+    return keys
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Sanitize every RAW object one SQS message names; raise to have it redelivered."""
+    rt = runtime()
+    for key in s3_keys(record.body, rt.target.raw_bucket):
+        try:
+            report = sanitize_object(rt.s3, rt.audit, rt.signer, rt.target, key)
+        except InvalidKeyPart:
+            # Not an object ingest writes: retrying cannot help, the retention sweep removes it.
+            logger.warning(
+                "ignoring an object that is not a RAW batch",
+                extra={"message_id": record.message_id},
+            )
+            _audit_error(rt.audit, "not_a_raw_key", None)
+            continue
+        except Exception as error:
+            logger.exception("sanitize failed", extra={"error_type": type(error).__name__})
+            _audit_error(rt.audit, type(error).__name__, key)
+            raise
+        logger.info(
+            "sanitized",
+            extra={
+                "batch_id": report.batch_id,
+                "received": report.received,
+                "sanitized": report.sanitized,
+                "quarantined": report.quarantined_by_reason,
+                "already_done": report.already_done,
+            },
+        )
+
+
+def _audit_error(audit: AuditLog, error: str, key: str | None) -> None:
+    detail: dict[str, str | None] = {
+        "error": error[:64],
+        "raw_key": key if key and len(key) < 200 else None,
+    }
+    try:
+        audit.write(AuditEvent(event_type=AuditEventType.ERROR, stage=STAGE, detail=detail))
+    except Exception:  # the audit trail must not mask the original failure
+        logger.exception("could not write the ERROR audit event")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS batch in, ``batchItemFailures`` out."""
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)
