@@ -21,6 +21,7 @@ ROOT = Path(__file__).parent
 PACKAGES: dict[str, tuple[str, str]] = {
     "contracts": ("ryuzen-contracts", "shared"),
     "ingest": ("ryuzen-ingest", "stages/ingest"),
+    "sanitize": ("ryuzen-sanitize", "stages/sanitize"),
     "tools": ("ryuzen-tools", "tools"),
 }
 BENCHMARKS = sorted(

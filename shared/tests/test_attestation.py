@@ -140,3 +140,11 @@ def test_kms_signer_produces_envelopes_the_offline_verifier_accepts() -> None:
     )
     assert verify(envelope, pem).subject[0].name == "a"
     assert Envelope.model_validate_json(envelope).signatures[0].keyid == signer.key_id
+
+
+def test_an_existing_key_file_is_made_owner_only(tmp_path: Path) -> None:
+    private = tmp_path / "k.pem"
+    private.write_bytes(b"old")
+    private.chmod(0o644)
+    generate_local_key(private, tmp_path / "k.pub.pem")
+    assert private.stat().st_mode & 0o077 == 0

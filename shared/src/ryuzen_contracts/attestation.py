@@ -201,11 +201,15 @@ def verify(
 
 def verify_subjects(stmt: Statement, files: Mapping[str, bytes]) -> None:
     """Check that every given file is a subject of ``stmt`` with the same SHA-256."""
+    verify_subject_digests(stmt, {name: sha256_hex(data) for name, data in files.items()})
+
+
+def verify_subject_digests(stmt: Statement, digests: Mapping[str, str]) -> None:
+    """Like ``verify_subjects`` for files hashed while streaming (a bundle never fits in memory)."""
     by_name = {item.name: item.digest.get("sha256") for item in stmt.subject}
-    for name, data in files.items():
+    for name, actual in digests.items():
         if name not in by_name:
             raise VerificationError(f"{name}: not a subject of this statement")
-        actual = sha256_hex(data)
         if actual != by_name[name]:
             raise VerificationError(
                 f"{name}: sha256 {actual[:16]}… does not match "

@@ -67,8 +67,10 @@ def generate_local_key(private_path: Path, public_path: Path) -> LocalSigner:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    private_path.parent.mkdir(parents=True, exist_ok=True)
+    private_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_CREAT's mode only applies to a new file: an existing key file keeps its old mode.
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
     signer = LocalSigner(pem)

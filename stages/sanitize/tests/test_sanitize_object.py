@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import timedelta
 from typing import Any
@@ -286,3 +287,23 @@ def test_raw_lines_kept_only_when_configured(stack) -> None:
     _, batch, _ = run(stack, [({**event(), "prompt": "hello"}, "acme")])
     raw_keys = [k for k in stack.keys("quarantine") if k.endswith(".raw.ndjson.gz")]
     assert len(raw_keys) == 1 and batch in raw_keys[0]
+
+
+def test_lines_with_a_foreign_receipt_are_quarantined_unattributed(stack) -> None:
+    # Given a RAW line whose receipt names a partner id that could never reach a key
+    batch = new_ulid(RECEIVED_AT)
+    body = raw_object([(event(), "acme"), (event(), "acme")], batch)
+    text = gzip.decompress(body).decode()
+    text = text.replace('"partner":"acme"', '"partner":"NOT A PARTNER"', 1)
+    key = stack.put_raw(gzip.compress(text.encode()), batch)
+
+    # When it is sanitized, the line is quarantined without a partner and the rest goes on
+    report = sanitize_object(stack.s3, stack.audit, stack.signer, stack.target, key)
+    assert report.sanitized == {"acme": 1}
+    assert report.quarantined_by_reason == {"invalid_json": 1}
+    (record,) = stack.quarantine_records()
+    assert record["partner"] is None
+    envelope = stack.read("sanitized", certificate_key("acme", MONTH, batch))
+    predicate = verify(envelope, stack.public_key).predicate
+    assert predicate["object"] == {"received": 2, "unattributed_quarantined": 1}
+    assert stack.keys("raw") == []

@@ -85,3 +85,18 @@ def test_inflate_refuses_non_gzip_and_bombs() -> None:
 )
 def test_escapes_cannot_hide_a_duplicate(event_text: str) -> None:
     assert parsed(event_text).error == "duplicate_key"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("partner", "NOT A PARTNER", id="invalid-partner"),
+        pytest.param("partner", "../acme", id="traversal-partner"),
+        pytest.param("received_at", "2026-11-28T05:30:12", id="naive-receipt-time"),
+    ],
+)
+def test_a_receipt_that_is_not_ours_makes_the_line_unattributed(field: str, value: str) -> None:
+    line = json.loads(raw_line('{"a": 1}', BATCH, "acme"))
+    line["receipt"][field] = value
+    parsed_line = parse_line(1, json.dumps(line, separators=(",", ":")))
+    assert (parsed_line.error, parsed_line.receipt) == ("invalid_json", None)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ryuzen_contracts.key_layout import validate_partner_id
+
 # Ingest caps a request at 10 MiB inflated; the receipt envelope adds ~200 bytes a line.
 MAX_INFLATED_BYTES = 16 * 2**20
 
@@ -94,15 +96,20 @@ def _receipt(value: Any) -> Receipt:
     if not isinstance(value, dict):
         raise InvalidReceiptError("receipt is not an object")
     try:
-        return Receipt(
+        received_at = datetime.fromisoformat(str(value["received_at"]).replace("Z", "+00:00"))
+        receipt = Receipt(
             batch_id=str(value["batch_id"]),
-            received_at=datetime.fromisoformat(str(value["received_at"]).replace("Z", "+00:00")),
+            received_at=received_at,
             client_id=str(value["client_id"]),
             request_id=str(value["request_id"]),
-            partner=str(value["partner"]),
+            # The partner reaches S3 keys: a receipt naming an invalid one is not ours.
+            partner=validate_partner_id(str(value["partner"])),
         )
     except (KeyError, ValueError) as error:
         raise InvalidReceiptError(f"receipt is incomplete ({type(error).__name__})") from None
+    if received_at.tzinfo is None:
+        raise InvalidReceiptError("receipt time has no timezone")
+    return receipt
 
 
 def _count_keys(document: Any) -> int:

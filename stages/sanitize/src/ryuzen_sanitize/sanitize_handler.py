@@ -24,7 +24,7 @@ from pydantic import Field
 from ryuzen_contracts.attestation import Signer
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.aws_clients import make_client
-from ryuzen_contracts.key_layout import InvalidKeyPart
+from ryuzen_contracts.key_layout import InvalidKeyPart, parse_raw_key
 from ryuzen_contracts.settings import StageSettings
 from ryuzen_contracts.signing import KmsSigner, LocalSigner
 from ryuzen_contracts.stack_config import StackConfig
@@ -104,7 +104,7 @@ def record_handler(record: SQSRecord) -> None:
     rt = runtime()
     for key in s3_keys(record.body, rt.target.raw_bucket):
         try:
-            report = sanitize_object(rt.s3, rt.audit, rt.signer, rt.target, key)
+            parse_raw_key(key)
         except InvalidKeyPart:
             # Not an object ingest writes: retrying cannot help, the retention sweep removes it.
             logger.warning(
@@ -113,6 +113,8 @@ def record_handler(record: SQSRecord) -> None:
             )
             _audit_error(rt.audit, "not_a_raw_key", None)
             continue
+        try:
+            report = sanitize_object(rt.s3, rt.audit, rt.signer, rt.target, key)
         except Exception as error:
             logger.exception("sanitize failed", extra={"error_type": type(error).__name__})
             _audit_error(rt.audit, type(error).__name__, key)
