@@ -1,7 +1,7 @@
-"""End to end over loopback HTTP: `ryuzen local up`, `send`, `status`, SIGINT; `demo`.
+"""End to end over loopback HTTP: `ryuzen local up`, `send`, `status`, `verify`, SIGINT; `demo`.
 
 Every command runs in a subprocess exactly as a developer would run it, with the real
-ingest handler; the fixtures always stop what they started.
+ingest and sanitize handlers; the fixtures always stop what they started.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from ryuzen_contracts.key_layout import parse_sanitized_key
 from ryuzen_tools.local_stack.aws import LocalClients
-from ryuzen_tools.local_stack.status import raw_inventory, raw_line_count
+from ryuzen_tools.sanitize_report import sanitize_report
 
 CLI = [sys.executable, "-m", "ryuzen_tools.cli"]
 READY_TIMEOUT_S = 90
@@ -103,8 +104,11 @@ def test_up_send_status_and_a_clean_shutdown(
         "tables",
         "state_dir",
         "signing_key_id",
+        "public_key",
+        "public_key_id",
     ):
         assert key in ready
+    assert Path(ready["public_key"]) == running_stack.state_dir.resolve() / "signing-key.pub.pem"
     assert ready["ready"] is True
     assert ready["api"].startswith("http://127.0.0.1:")
     assert set(ready["buckets"]) == {
@@ -151,33 +155,77 @@ def test_up_send_status_and_a_clean_shutdown(
     assert result["batches_accepted"] == 6
     assert result["all_answered"] is True
 
-    # Every accepted batch is one RAW object; every accepted event one line in it
-    aws = LocalClients(ready["aws"], ready["region"])
-    inventory = raw_inventory(aws.client("s3"), ready["buckets"]["raw"])
-    assert inventory.objects == result["batches_accepted"] == result["distinct_batch_ids"]
-    assert (
-        raw_line_count(aws.client("s3"), ready["buckets"]["raw"], inventory.keys)
-        == result["events_accepted"]
-    )
-
-    # `ryuzen local status` reports queues, buckets and the ingest counters
-    deadline = time.monotonic() + 10
+    # `ryuzen local status` reports queues, buckets and the stage counters; sanitize
+    # consumes every RAW object (six notifications and the s3:TestEvent)
+    deadline = time.monotonic() + 60
     while True:
         shown = run_cli("local", "status", "--state-dir", str(running_stack.state_dir))
         assert shown.returncode == 0, shown.stderr
         report = json.loads(shown.stdout)
         invocations = report["stages"].get("ingest", {}).get("invocations", 0)
-        if invocations >= 7 or time.monotonic() > deadline:
+        consumed = report["stages"].get("sanitize", {}).get("outcomes", {})
+        if (invocations >= 7 and consumed.get("messages_deleted", 0) >= 7) or (
+            time.monotonic() > deadline
+        ):
             break
         time.sleep(0.5)
     assert invocations == 7  # six batches and the refused partner request
     assert report["stages"]["ingest"]["outcomes"] == {"http_202": 6, "http_403": 1}
+    assert report["stages"]["sanitize"]["errors"] == 0
+    assert report["stages"]["sanitize"]["outcomes"] == {"messages_deleted": 7}
     assert set(report["queues"]) == {"raw-events", "sanitized-events"}
     raw_queue = report["queues"]["raw-events"]
-    assert raw_queue["depth"] == 6 + 1  # one notification per object, and the s3:TestEvent
-    assert raw_queue["dlq"] == 0 and raw_queue["consumer"] is None
-    assert raw_queue["waiting_for"] == "the sanitize stage"
-    assert report["buckets"]["raw"]["objects"] == 6
+    assert raw_queue["depth"] == raw_queue["in_flight"] == raw_queue["dlq"] == 0
+    assert raw_queue["consumer"] == "sanitize"
+    assert report["queues"]["sanitized-events"]["waiting_for"] == "the analytics stage"
+    assert report["buckets"]["raw"]["objects"] == 0
+
+    # Nothing was lost: the six batches are in the certificates and quarantine, every
+    # accepted event was sanitized or quarantined, every certificate verifies
+    aws = LocalClients(ready["aws"], ready["region"])
+    s3 = aws.client("s3")
+    public_key = Path(ready["public_key"]).read_bytes()
+    sanitized = sanitize_report(
+        s3, ready["buckets"]["sanitized"], ready["buckets"]["quarantine"], public_key
+    )
+    assert sanitized.problems == []
+    assert len(sanitized.batches) == result["distinct_batch_ids"] == 6
+    assert sanitized.received == result["events_accepted"] == 3000
+    assert sanitized.sanitized + sanitized.quarantined + sanitized.unattributed == 3000
+    assert sanitized.certificates_verified == sanitized.certificates > 0
+    # each SANITIZED Parquet object was announced on sanitized-events (and the TestEvent)
+    assert report["queues"]["sanitized-events"]["depth"] == sanitized.parquet_objects + 1
+
+    # `ryuzen verify certificate` checks one with the published key and its Parquet
+    certificate_key = next(
+        key
+        for key in (
+            item["Key"]
+            for item in s3.list_objects_v2(Bucket=ready["buckets"]["sanitized"])["Contents"]
+        )
+        if parse_sanitized_key(key).is_certificate
+    )
+    parquet_key = certificate_key.removesuffix(".certificate.dsse.json") + ".parquet"
+    local = running_stack.state_dir.parent / "files"
+    local.mkdir()
+    for key in (certificate_key, parquet_key):
+        body = s3.get_object(Bucket=ready["buckets"]["sanitized"], Key=key)["Body"].read()
+        (local / Path(key).name).write_bytes(body)
+    checked = run_cli(
+        "verify",
+        "certificate",
+        str(local / Path(certificate_key).name),
+        "--public-key",
+        ready["public_key"],
+        "--subject",
+        str(local / Path(parquet_key).name),
+        "--json",
+    )
+    assert checked.returncode == 0, checked.stderr
+    verified = json.loads(checked.stdout)
+    assert verified["ok"] is True
+    assert verified["certificate"]["batch_id"] == parse_sanitized_key(certificate_key).batch_id
+    assert [s["checked_file"] is not None for s in verified["subjects"]] == [True, False]
 
     # SIGINT stops it cleanly and forgets the state file
     running_stack.process.send_signal(signal.SIGINT)
@@ -213,13 +261,25 @@ def test_demo_sends_waits_and_writes_its_summary(tmp_path: Path, project_dir: Pa
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     summary = json.loads((out / "demo-summary.json").read_text())
-    assert summary["ok"] is True
-    assert summary["totals"]["events_sent"] == 2000
+    assert summary["ok"] is True, summary["problems"]
+    totals = summary["totals"]
+    assert totals["events_sent"] == 2000
+    # sanitize consumed every batch: RAW is empty, each batch left certified output
+    assert summary["raw"]["objects"] == summary["raw"]["events"] == 0
+    sanitize = summary["sanitize"]
     assert (
-        summary["raw"]["objects"]
-        == summary["accepted_batch_ids"]
-        == summary["totals"]["batches_accepted"]
+        sanitize["objects_processed"] == summary["accepted_batch_ids"] == totals["batches_accepted"]
     )
-    assert summary["raw"]["events"] == summary["totals"]["events_accepted"]
-    assert summary["stages"]["ingest"]["errors"] == 0
-    assert "verdict" in demo.stdout
+    assert sanitize["certificates_verified"] == sanitize["certificates"] > 0
+    assert sanitize["events_received"] == totals["events_accepted"]
+    # the demo sends 1% PII and 2% malformed events: some redacted, some quarantined
+    assert sanitize["redactions_by_rule"] and sanitize["quarantined_by_reason"]
+    conservation = summary["conservation"]
+    assert conservation["holds"] is True
+    assert (
+        conservation["accepted"]
+        == conservation["sanitized"] + conservation["quarantined"]
+        == totals["events_accepted"]
+    )
+    assert summary["stages"]["ingest"]["errors"] == summary["stages"]["sanitize"]["errors"] == 0
+    assert "verdict" in demo.stdout and "conservation" in demo.stdout

@@ -48,13 +48,24 @@ class RecordingConsumer:
 
 
 def options(
-    project_dir: Path, state_dir: Path, consumer: RecordingConsumer, **extra: Any
+    project_dir: Path,
+    state_dir: Path,
+    consumer: RecordingConsumer,
+    consumer_timeout_s: float = 60.0,
+    **extra: Any,
 ) -> LocalStackOptions:
     return LocalStackOptions(
         project_dir=project_dir,
         state_dir=state_dir,
         resource_prefix=unique("stack"),
-        consumers=(SqsConsumer("test-sanitize", "not.imported:handler", "raw-events"),),
+        consumers=(
+            SqsConsumer(
+                "test-sanitize",
+                "not.imported:handler",
+                "raw-events",
+                timeout_s=consumer_timeout_s,
+            ),
+        ),
         handlers={"ingest": fake_ingest.lambda_handler, "test-sanitize": consumer},
         **extra,
     )
@@ -72,6 +83,19 @@ def test_traffic_flows_from_http_to_the_queue_consumer(project_dir: Path, tmp_pa
         assert ready["consumers"] == {"raw-events": "test-sanitize", "sanitized-events": None}
         assert ready["waiting_for"] == {"sanitized-events": "analytics"}
         assert os.environ["RAW_BUCKET"] == ready["buckets"]["raw"]
+        # and the stages sign with a fresh local key file, never through moto's KMS
+        private_key = tmp_path / "signing-key.pem"
+        assert os.environ["SIGNING_KEY_FILE"] == str(private_key.resolve())
+        assert stat.S_IMODE(private_key.stat().st_mode) == 0o600
+        assert ready["public_key"] == str((tmp_path / "signing-key.pub.pem").resolve())
+        assert Path(ready["public_key"]).read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+        assert "SIGNING_KMS_KEY_ID" not in os.environ
+        # the queue hides a message at least as long as its consumer may run
+        sqs = stack.clients.client("sqs")  # type: ignore[union-attr]
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=ready["queues"]["raw-events"]["url"], AttributeNames=["VisibilityTimeout"]
+        )["Attributes"]
+        assert attributes["VisibilityTimeout"] == "60"
 
         # When 1,200 events are sent in batches of 500
         generator = SyntheticEvents(stack.config, seed=11)  # type: ignore[arg-type]
@@ -115,7 +139,12 @@ def test_traffic_flows_from_http_to_the_queue_consumer(project_dir: Path, tmp_pa
 def test_a_failing_consumer_ends_in_the_dlq(project_dir: Path, tmp_path: Path) -> None:
     consumer = RecordingConsumer(fail_everything=True)
     stack_options = options(
-        project_dir, tmp_path, consumer, visibility_timeout_s=1, max_receive_count=2
+        project_dir,
+        tmp_path,
+        consumer,
+        consumer_timeout_s=1,
+        visibility_timeout_s=1,
+        max_receive_count=2,
     )
     with LocalStack(stack_options) as stack:
         deadline = time.monotonic() + 20

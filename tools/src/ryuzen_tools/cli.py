@@ -1,4 +1,4 @@
-"""The ``ryuzen`` command line: ``local up|status|demo`` and ``send``.
+"""The ``ryuzen`` command line: ``local up|status|demo``, ``send``, ``scan``, ``verify``.
 
 Thin on purpose: each command parses options, calls one function of the package and turns
 its result into output and an exit code.
@@ -12,16 +12,24 @@ import os
 import signal
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from ryuzen_contracts.attestation import ZERO_PII_PREDICATE
 from ryuzen_contracts.stack_config import StackConfigError
 
 from ryuzen_tools import __version__
-from ryuzen_tools.console_reports import demo_tables, event_progress, report_console, send_table
+from ryuzen_tools.console_reports import (
+    certificate_report,
+    demo_tables,
+    event_progress,
+    report_console,
+    send_table,
+)
 from ryuzen_tools.demo import DemoOptions, run_demo
 from ryuzen_tools.local_stack.stack import LocalStack, LocalStackOptions, StackAlreadyRunningError
 from ryuzen_tools.local_stack.stage_registry import StageNotInstalledError
@@ -37,10 +45,15 @@ from ryuzen_tools.project_files import load_stack
 from ryuzen_tools.stdout_guard import reserved_stdout
 from ryuzen_tools.synthetic import NoModelsError, SyntheticEvents
 from ryuzen_tools.traffic import SendOptions, TrafficSender
+from ryuzen_tools.verify_attestation import VerificationError, verify_files, zero_pii_summary
 
 app = typer.Typer(no_args_is_help=True, help="Ryuzen Telemetry tooling.", add_completion=False)
 local_app = typer.Typer(no_args_is_help=True, help="The local stack on moto's embedded AWS.")
 app.add_typer(local_app, name="local")
+verify_app = typer.Typer(
+    no_args_is_help=True, help="Verify signed attestations offline, with only the public key."
+)
+app.add_typer(verify_app, name="verify")
 
 err = Console(stderr=True)
 
@@ -68,7 +81,7 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    """Ryuzen Telemetry tooling: the local stack and the traffic generator."""
+    """Ryuzen Telemetry tooling: the local stack, traffic, PII scan, attestation checks."""
 
 
 def _configure_logging(level: str) -> None:
@@ -94,7 +107,10 @@ def up(
         int, typer.Option(help="Receives before SQS moves a message to its DLQ.")
     ] = 3,
     visibility_timeout: Annotated[
-        int, typer.Option(help="Stage queues' visibility timeout, seconds.")
+        int,
+        typer.Option(
+            help="Stage queues' visibility timeout, seconds (raised to a consumer's timeout)."
+        ),
     ] = 30,
     log_level: Annotated[
         str, typer.Option(help="Log level of the stack's logs (on stderr).")
@@ -239,6 +255,72 @@ def send(
     if not result.all_answered:
         err.print("[red]ryuzen send: some batches got no answer after retries")
         raise typer.Exit(1)
+
+
+class ScanFormat(StrEnum):
+    """Output formats of ``ryuzen scan``."""
+
+    ndjson = "ndjson"
+
+
+@app.command("scan")
+def scan(
+    file: Annotated[Path, typer.Argument(help="NDJSON file of v1 events to scan.")],
+    output_format: Annotated[
+        ScanFormat, typer.Option("--format", help="Findings format (stdout).")
+    ] = ScanFormat.ndjson,
+) -> None:
+    """Dry-run PII scan: one NDJSON finding per line (offsets, never values), summary on stderr."""
+    # The sanitize stage owns the scanner (its rule set is the one that runs in the
+    # pipeline); imported here, not at the top, so other commands do not load polars.
+    from ryuzen_sanitize import scan_file
+
+    code = scan_file.main(["scan", "--format", output_format.value, "--", str(file)])
+    raise typer.Exit(code)
+
+
+@verify_app.command("certificate")
+def verify_certificate(
+    file: Annotated[Path, typer.Argument(help="The certificate: a DSSE envelope (JSON).")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="PEM public key of the signing stack.")
+    ],
+    subject: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--subject",
+            help="A local file the certificate covers (repeatable): matched to a subject by "
+            "its full name or by a basename only one subject has.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Verify a zero-PII certificate's signature and the digests of the given files."""
+    try:
+        verified = verify_files(file, public_key, subject or [], predicate_type=ZERO_PII_PREDICATE)
+    except VerificationError as error:
+        # One unwrapped line, the reason as the verifier said it (values never markup).
+        err.print(
+            f"ryuzen verify certificate: FAILED: {error}",
+            style="red",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        if as_json:
+            print(json.dumps({"ok": False, "error": str(error)}, sort_keys=True))
+        raise typer.Exit(1) from None
+    result = {
+        "ok": True,
+        "predicate_type": verified.statement.predicate_type,
+        "key_id": verified.key_id,
+        "subjects": verified.subjects(),
+        "certificate": zero_pii_summary(verified.statement),
+    }
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        report_console(sys.stdout).print(certificate_report(result))
 
 
 if __name__ == "__main__":

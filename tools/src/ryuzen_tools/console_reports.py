@@ -1,4 +1,5 @@
-"""rich renderings of the CLI's results: progress bars, the send table, the demo summary."""
+"""rich renderings of the CLI's results: progress bars, the send table, the demo summary,
+a verified certificate."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -148,20 +150,103 @@ def demo_tables(summary: dict[str, Any]) -> Group:
             f"bucket {role}", f"{bucket['objects']} objects, {bucket['bytes']:,} bytes", ""
         )
     raw = summary["raw"]
+    conservation = summary["conservation"]
     verdict = "[green]OK" if summary["ok"] else "[red]FAILED: " + "; ".join(summary["problems"])
     footer = Table.grid(padding=(0, 2))
     footer.add_row(
         "RAW",
-        f"{raw['objects']} objects, {raw['events']} events, {raw['bytes']:,} bytes "
-        f"for {summary['accepted_batch_ids']} accepted batches",
+        f"{raw['objects']} objects, {raw['events']} events left after draining "
+        f"({summary['accepted_batch_ids']} batches accepted)",
+    )
+    footer.add_row(
+        "conservation",
+        f"{conservation['accepted']:,} accepted = {conservation['sanitized']:,} sanitized + "
+        f"{conservation['quarantined']:,} quarantined"
+        + (" [green]holds" if conservation["holds"] else " [red]does not hold"),
     )
     footer.add_row(
         "time",
         f"{summary['sending_s']} s sending ({summary['events_per_s']} events/s), "
+        f"{summary['draining_s']} s draining, {summary['checking_s']} s checking, "
         f"{summary['elapsed_s']} s in all",
     )
     footer.add_row("verdict", verdict)
-    return Group(stages, traffic, storage, footer)
+    return Group(stages, traffic, sanitize_table(summary["sanitize"]), storage, footer)
+
+
+def sanitize_table(report: dict[str, Any]) -> Table:
+    """What sanitize did, as read back from its certificates and quarantine records."""
+    table = Table(title="sanitize (from certificates and quarantine)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("RAW objects processed", report["objects_processed"]),
+        ("events received", report["events_received"]),
+        ("events sanitized", report["events_sanitized"]),
+        ("events quarantined", report["events_quarantined"]),
+        (
+            "certificates verified",
+            f"{report['certificates_verified']:,} of {report['certificates']:,}",
+        ),
+    ]
+    rows += [
+        (f"  sanitized for {partner}", count)
+        for partner, count in report["sanitized_by_partner"].items()
+    ]
+    rows += [
+        (f"  quarantined: {reason}", count)
+        for reason, count in report["quarantined_by_reason"].items()
+    ]
+    rows += [(f"  redacted: {rule}", count) for rule, count in report["redactions_by_rule"].items()]
+    for name, value in rows:
+        table.add_row(name, *_cells(value))
+    return table
+
+
+def certificate_report(verified: dict[str, Any]) -> Group:
+    """A verified zero-PII certificate: what it states and what was checked."""
+    facts = verified["certificate"]
+    counts = facts["counts"]
+    table = Table(title="zero-PII certificate: signature verified", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    rows: list[tuple[str, Any]] = [
+        ("partner", facts["partner"]),
+        ("month", facts["month"]),
+        ("batch", facts["batch_id"]),
+        ("issued at", facts["issued_at"]),
+        ("signed by key", verified["key_id"]),
+        ("received", counts["received"]),
+        ("sanitized", counts["sanitized"]),
+        ("quarantined", counts["quarantined"]),
+        ("quarantined by reason", _pairs(counts["quarantined_by_reason"])),
+        ("redactions by rule", _pairs(counts["redactions_by_rule"])),
+        (
+            "scrubber",
+            f"{facts['scrubber']['version']} (rule set {facts['scrubber']['ruleset_version']})",
+        ),
+        ("rule set digest", f"sha256:{facts['scrubber']['ruleset_digest']}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, "-" if value is None else escape(str(value)))
+    subjects = Table(title="subjects")
+    for column in ("subject", "sha256", "local file", "digest"):
+        subjects.add_column(column, overflow="fold")  # names matter: wrap, never elide
+    for item in verified["subjects"]:
+        checked = item["checked_file"]
+        subjects.add_row(
+            escape(item["name"]),
+            f"{str(item['sha256'])[:16]}…",
+            escape(checked) if checked else "-",
+            "[green]matches" if checked else "[yellow]not checked",
+        )
+    return Group(table, subjects)
+
+
+def _pairs(mapping: Any) -> str:
+    if not isinstance(mapping, dict) or not mapping:
+        return "none"
+    return ", ".join(f"{key} {value}" for key, value in sorted(mapping.items()))
 
 
 def _cells(*values: Any) -> list[str]:

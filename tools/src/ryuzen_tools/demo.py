@@ -2,10 +2,16 @@
 
 Starts the local stack in-process, sends synthetic traffic over real HTTP through every
 configured ingest client (each for the partners it may send for, shares proportional to its
-rate limit), waits until every queue that has a consumer is drained, and checks
-conservation: every accepted batch is one RAW object and every accepted event one line in
-it. Until the sanitize stage exists nothing consumes ``raw-events``, so RAW holds every
-accepted batch; later issues extend this check stage by stage.
+rate limit), waits until every queue that has a consumer is drained, and checks what the
+stages made of it, from their artifacts:
+
+* sanitize consumed every RAW object: RAW is empty, and every accepted batch left a
+  certificate or a quarantine object behind;
+* every certificate verifies with the stack's published public key, and its Parquet
+  subject matches the Parquet stored beside it (``sanitize_report.py``);
+* conservation: accepted events = RAW lines sanitize read = sanitized + quarantined.
+
+Later issues extend this check stage by stage.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from ryuzen_tools.local_stack.status import (
     raw_inventory,
     raw_line_count,
 )
+from ryuzen_tools.sanitize_report import SanitizeReport, sanitize_report
 from ryuzen_tools.synthetic import SyntheticEvents
 from ryuzen_tools.traffic import BatchOutcome, SendOptions, SendResult, TrafficSender, percentile
 
@@ -97,6 +104,7 @@ def run_demo(options: DemoOptions, progress: ProgressFactory | None = None) -> d
                 results[client_id] = sender.send(batches, on_batch_done=on_batch)
         sending_s = time.monotonic() - started
         drained = stack.wait_until_drained(options.drain_timeout_s)
+        draining_s = time.monotonic() - started - sending_s
         s3 = stack.clients.client("s3")
         inventory = raw_inventory(s3, ready["buckets"]["raw"])
         raw_events = raw_line_count(s3, ready["buckets"]["raw"], inventory.keys)
@@ -105,30 +113,41 @@ def run_demo(options: DemoOptions, progress: ProgressFactory | None = None) -> d
         )
         buckets = buckets_status(s3, ready["buckets"])
         stages = stack.counters_document()["stages"]
+        checking = time.monotonic()
+        sanitized = sanitize_report(
+            s3,
+            ready["buckets"]["sanitized"],
+            ready["buckets"]["quarantine"],
+            Path(ready["public_key"]).read_bytes(),
+        )
+        checking_s = time.monotonic() - checking
     return _summary(
         options,
         results,
-        inventory,
-        raw_events,
-        queues,
-        buckets,
-        stages,
-        drained,
-        sending_s,
+        _Observed(inventory, raw_events, sanitized, queues, buckets, stages, drained),
+        {"sending": sending_s, "draining": draining_s, "checking": checking_s},
         time.monotonic() - started,
     )
+
+
+@dataclass(frozen=True)
+class _Observed:
+    """What the stack held once the queues were drained."""
+
+    raw: Any
+    raw_events: int
+    sanitize: SanitizeReport
+    queues: dict[str, Any]
+    buckets: dict[str, Any]
+    stages: dict[str, Any]
+    drained: bool
 
 
 def _summary(
     options: DemoOptions,
     results: dict[str, SendResult],
-    inventory: Any,
-    raw_events: int,
-    queues: dict[str, Any],
-    buckets: dict[str, Any],
-    stages: dict[str, Any],
-    drained: bool,
-    sending_s: float,
+    observed: _Observed,
+    phases_s: dict[str, float],
     elapsed_s: float,
 ) -> dict[str, Any]:
     latencies = [ms for result in results.values() for ms in result.latencies_ms]
@@ -146,47 +165,85 @@ def _summary(
             "retries",
         )
     }
-    distinct_batches = len({batch for result in results.values() for batch in result.batch_ids})
+    accepted_batches = {batch for result in results.values() for batch in result.batch_ids}
     totals["latency_ms"] = {
         "p50": _round(percentile(latencies, 50)),
         "p99": _round(percentile(latencies, 99)),
     }
+    inventory, sanitize = observed.raw, observed.sanitize
     problems = []
-    if distinct_batches != inventory.objects:
-        problems.append(f"{distinct_batches} accepted batches but {inventory.objects} RAW objects")
-    if totals["events_accepted"] != raw_events:
-        problems.append(f"{totals['events_accepted']} accepted events but {raw_events} RAW lines")
+    if inventory.objects or inventory.other_keys:
+        problems.append(
+            f"RAW still holds {inventory.objects} batches ({observed.raw_events} events) and "
+            f"{len(inventory.other_keys)} other objects after draining"
+        )
+    missing = accepted_batches - sanitize.batches
+    if missing:
+        problems.append(
+            f"{len(missing)} accepted batches left no certificate or quarantine record "
+            f"(e.g. {sorted(missing)[0]})"
+        )
+    unknown = sanitize.batches - accepted_batches
+    if unknown:
+        problems.append(f"{len(unknown)} sanitized batches were never accepted")
+    quarantined = sanitize.quarantined + sanitize.unattributed
+    conservation_holds = (
+        totals["events_accepted"] == sanitize.sanitized + quarantined and not observed.raw_events
+    )
+    if not conservation_holds:
+        problems.append(
+            f"{totals['events_accepted']} accepted events != {sanitize.sanitized} sanitized + "
+            f"{quarantined} quarantined ({observed.raw_events} still in RAW)"
+        )
+    if sanitize.received != totals["events_accepted"] - observed.raw_events:
+        problems.append(
+            f"sanitize read {sanitize.received} lines but {totals['events_accepted']} events "
+            f"were accepted ({observed.raw_events} still in RAW)"
+        )
+    problems += [f"sanitize: {problem}" for problem in sanitize.problems]
     if totals["batches_unanswered"]:
         problems.append(f"{totals['batches_unanswered']} batches got no answer")
-    for name, counters in stages.items():
+    for name, counters in observed.stages.items():
         if counters["errors"]:
             problems.append(f"stage {name} raised {counters['errors']} errors")
-    for role, queue in queues.items():
+    for role, queue in observed.queues.items():
         if queue["dlq"]:
             problems.append(f"{queue['dlq']} messages in the {role} dead-letter queue")
-    if not drained:
+    if not observed.drained:
         problems.append(
             f"queues with a consumer were not drained within {options.drain_timeout_s:.0f} s"
         )
     return {
         "stack": options.stack,
         "events_requested": options.events,
-        "sending_s": round(sending_s, 2),
+        "sending_s": round(phases_s["sending"], 2),
+        "draining_s": round(phases_s["draining"], 2),
+        "checking_s": round(phases_s["checking"], 2),
         "elapsed_s": round(elapsed_s, 2),
-        "events_per_s": round(totals["events_sent"] / sending_s, 1) if sending_s else None,
+        "events_per_s": (
+            round(totals["events_sent"] / phases_s["sending"], 1) if phases_s["sending"] else None
+        ),
         "clients": {client: result.summary() for client, result in results.items()},
         "totals": totals,
-        "accepted_batch_ids": distinct_batches,
+        "accepted_batch_ids": len(accepted_batches),
         "raw": {
             "objects": inventory.objects,
             "bytes": inventory.bytes,
-            "events": raw_events,
+            "events": observed.raw_events,
             "other_objects": len(inventory.other_keys),
         },
-        "queues": queues,
-        "buckets": buckets,
-        "stages": stages,
-        "drained": drained,
+        "sanitize": sanitize.to_dict(),
+        "conservation": {
+            "accepted": totals["events_accepted"],
+            "sanitized": sanitize.sanitized,
+            "quarantined": quarantined,
+            "left_in_raw": observed.raw_events,
+            "holds": conservation_holds,
+        },
+        "queues": observed.queues,
+        "buckets": observed.buckets,
+        "stages": observed.stages,
+        "drained": observed.drained,
         "problems": problems,
         "ok": not problems,
     }

@@ -12,6 +12,11 @@ they share ``os.environ``; that is safe because
 
 Credentials are moto's fake ones, and any session token or profile is removed, so a
 handler can never reach real AWS with a developer's credentials.
+
+Sanitize signs its certificates with the local key file (``SIGNING_KEY_FILE``), never
+through moto's KMS: moto mishandles ``MessageType=DIGEST``, so its signatures would not
+verify. ``SIGNING_KMS_KEY_ID`` is therefore removed too — the handler prefers KMS when it
+is set, and a value left in a developer's shell must not switch the signer.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from ryuzen_contracts.stack_config import StackConfig
 
@@ -30,11 +36,15 @@ REMOVED_VARIABLES = (
     "AWS_SECURITY_TOKEN",
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
+    "SIGNING_KMS_KEY_ID",
 )
 
 
 def stage_environment(
-    resources: LocalStackResources, config: StackConfig, endpoint_url: str
+    resources: LocalStackResources,
+    config: StackConfig,
+    endpoint_url: str,
+    signing_key_file: Path,
 ) -> dict[str, str]:
     """Every variable the stages read, with the local stack's values."""
     return {
@@ -44,12 +54,18 @@ def stage_environment(
         "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
         "POWERTOOLS_SERVICE_NAME": f"ryuzen-{resources.stack}-local",
-        # ingest
+        # ingest and sanitize
         "RAW_BUCKET": resources.buckets["raw"],
-        "IDEMPOTENCY_TABLE": resources.tables["idempotency"],
         "AUDIT_TABLE": resources.tables["audit"],
         "STACK_CONFIG": config.to_json(),
+        # ingest
+        "IDEMPOTENCY_TABLE": resources.tables["idempotency"],
         "API_KEY_CLIENTS": json.dumps(resources.api_key_clients(), sort_keys=True),
+        # sanitize
+        "SANITIZED_BUCKET": resources.buckets["sanitized"],
+        "QUARANTINE_BUCKET": resources.buckets["quarantine"],
+        "QUARANTINE_KMS_KEY_ID": resources.kms_keys["quarantine"],
+        "SIGNING_KEY_FILE": str(signing_key_file),
     }
 
 

@@ -11,6 +11,8 @@ request under an ``aws:SecureTransport`` condition, DESIGN §6).
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,6 +60,15 @@ class QueueSettings:
 
     visibility_timeout_s: int = 30
     max_receive_count: int = 3
+    # Per queue role, the timeout of the stage consuming it. AWS refuses an event source
+    # mapping whose queue's visibility timeout is shorter than the function's timeout (a
+    # message would reappear, and be processed twice, while its first run still goes on),
+    # so such a queue's visibility timeout is raised to the consumer's timeout.
+    consumer_timeouts_s: Mapping[str, float] = field(default_factory=dict)
+
+    def visibility_for(self, role: str) -> int:
+        """The visibility timeout of the queue ``role``, in seconds."""
+        return max(self.visibility_timeout_s, math.ceil(self.consumer_timeouts_s.get(role, 0)))
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,11 @@ class LocalStackResources:
 
     @property
     def signing_key_id(self) -> str:
-        """The KMS ECC_NIST_P256 SIGN_VERIFY key for attestations."""
+        """The KMS ECC_NIST_P256 SIGN_VERIFY key the deployed stack signs attestations with.
+
+        Provisioned so the local stack matches the deployed one; the local stages sign with
+        a key file instead (``signing_key.py``), because moto's KMS mishandles digests.
+        """
         return self.kms_keys["signing"]
 
     def api_key_clients(self) -> dict[str, str]:
@@ -255,7 +270,7 @@ def _create_queue_pair(
     url = sqs.create_queue(
         QueueName=name,
         Attributes={
-            "VisibilityTimeout": str(settings.visibility_timeout_s),
+            "VisibilityTimeout": str(settings.visibility_for(role)),
             # SQS itself moves a message to the DLQ once it has been received this many
             # times without being deleted; moto honours it (tests/test_event_source.py).
             "RedrivePolicy": json.dumps(

@@ -1,8 +1,8 @@
 """``LocalStack``: start moto, provision, serve the API, run the consumers; stop it all.
 
 Used as a context manager by ``ryuzen local up``, ``ryuzen local demo`` and the tests.
-Start order is moto → resources → environment → handlers → HTTP → pollers → state file;
-stop runs the reverse, so nothing ever calls a component that already stopped.
+Start order is moto → resources → signing key → environment → handlers → HTTP → pollers →
+state file; stop runs the reverse, so nothing ever calls a component that already stopped.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from ryuzen_tools.local_stack.provision import (
     QueueSettings,
     provision,
 )
+from ryuzen_tools.local_stack.signing_key import LocalSigningKey, create_signing_key
 from ryuzen_tools.local_stack.stage_registry import (
     HTTP_STAGES,
     PENDING_CONSUMERS,
@@ -66,8 +69,10 @@ class LocalStackOptions:
     project_dir: Path | None = None
     api_port: int = 0
     aws_port: int = 0
+    # Also where the attestation key pair is written (a temporary directory when None).
     state_dir: Path | None = DEFAULT_STATE_DIR
     max_receive_count: int = 3
+    # Raised, per queue, to the timeout of the stage consuming it (provision.QueueSettings).
     visibility_timeout_s: int = 30
     poll_wait_s: int = 1
     # Resource names derive from this (default: the stack name); tests sharing one moto
@@ -94,8 +99,10 @@ class LocalStack:
         self.config: StackConfig | None = None
         self.clients: LocalClients | None = None
         self.ready: dict[str, Any] = {}
+        self.signing_key: LocalSigningKey | None = None
         self._wrote_state = False
         self._resets: list[Callable[[], Any]] = []
+        self._key_temp_dir: Path | None = None
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -125,10 +132,15 @@ class LocalStack:
                 config,
                 stack=options.resource_prefix or options.stack,
                 queue_settings=QueueSettings(
-                    options.visibility_timeout_s, options.max_receive_count
+                    options.visibility_timeout_s,
+                    options.max_receive_count,
+                    {consumer.queue_role: consumer.timeout_s for consumer in options.consumers},
                 ),
             )
-            self._environment.apply(stage_environment(self.resources, config, aws_url))
+            self.signing_key = create_signing_key(state_dir or self._temporary_key_dir())
+            self._environment.apply(
+                stage_environment(self.resources, config, aws_url, self.signing_key.private_key)
+            )
             self._start_stages(region)
             api_url = self._gateway.url if self._gateway else ""
             self.ready = self._ready_document(api_url, aws_url, state_dir, stack_path)
@@ -142,6 +154,11 @@ class LocalStack:
             raise
         log.info("local stack %s ready: api %s, aws %s", options.stack, api_url, aws_url)
         return self.ready
+
+    def _temporary_key_dir(self) -> Path:
+        # Without a state directory (tests) the key pair lives as long as the stack.
+        self._key_temp_dir = Path(tempfile.mkdtemp(prefix="ryuzen-local-key-"))
+        return self._key_temp_dir
 
     def _start_stages(self, region: str) -> None:
         assert self.resources is not None and self.clients is not None
@@ -211,6 +228,9 @@ class LocalStack:
             reset()
         self._resets = []
         self._environment.restore()
+        if self._key_temp_dir is not None:
+            shutil.rmtree(self._key_temp_dir, ignore_errors=True)
+            self._key_temp_dir = None
 
     def counters_document(self) -> dict[str, Any]:
         """The ``stages.json`` document: per stage its trigger and counters."""
@@ -250,7 +270,7 @@ class LocalStack:
         self, api_url: str, aws_url: str, state_dir: Path | None, stack_path: Path
     ) -> dict[str, Any]:
         resources = self.resources
-        assert resources is not None
+        assert resources is not None and self.signing_key is not None
         consumers = self.consumers_by_queue()
         return {
             "ready": True,
@@ -279,6 +299,9 @@ class LocalStack:
             },
             "kms_keys": dict(resources.kms_keys),
             "signing_key_id": resources.signing_key_id,
+            # What the local stages actually sign with: verify certificates with this PEM.
+            "public_key": str(self.signing_key.public_key),
+            "public_key_id": self.signing_key.key_id,
             "state_dir": str(state_dir) if state_dir else None,
             "pid": os.getpid(),
         }

@@ -4,9 +4,8 @@ Handlers are named ``module:function`` and imported only when the stack starts, 
 tools package can be imported (and tested) without every stage installed, and a stage that
 is not written yet is simply absent from the registry.
 
-Today only ingest exists, and it is HTTP-driven. The sanitize (``raw-events``), analytics
-(``sanitized-events``) and cleanup consumers join ``SQS_CONSUMERS`` with their issues; the
-poller that will run them is real and tested with a test handler.
+Ingest is HTTP-driven; sanitize consumes ``raw-events``. The analytics
+(``sanitized-events``) and cleanup consumers join ``SQS_CONSUMERS`` with their issues.
 """
 
 from __future__ import annotations
@@ -55,12 +54,24 @@ HTTP_STAGES: tuple[HttpStage, ...] = (
     ),
 )
 
-SQS_CONSUMERS: tuple[SqsConsumer, ...] = ()
+SQS_CONSUMERS: tuple[SqsConsumer, ...] = (
+    # The largest RAW object ingest writes holds 5,000 events (<= 10 MiB inflated), which
+    # sanitize takes ~2-5 s for on a laptop core; 5 objects an invocation and 120 s leave
+    # a wide margin, and the queue's visibility timeout is raised to at least the timeout
+    # (AWS refuses an event source mapping whose queue hides messages for less).
+    SqsConsumer(
+        "sanitize",
+        "ryuzen_sanitize.sanitize_handler:lambda_handler",
+        "raw-events",
+        batch_size=5,
+        timeout_s=120.0,
+        reset="ryuzen_sanitize.sanitize_handler:reset_runtime",
+    ),
+)
 
 # Queues whose consumer is not written yet, and who will consume them: shown by `demo`
 # and `status` instead of a silent backlog.
 PENDING_CONSUMERS: dict[str, str] = {
-    "raw-events": "sanitize",
     "sanitized-events": "analytics",
 }
 
