@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from ryuzen_contracts import schema_export
+from ryuzen_contracts.analytics_schema import analytics_schema_document
 from ryuzen_contracts.telemetry_event import SCHEMA_ID, telemetry_event_json_schema
 
 SHARED = Path(__file__).resolve().parents[1]
@@ -65,10 +66,24 @@ def test_every_definition_is_closed() -> None:
 
 
 def test_schema_export_writes_the_same_text(tmp_path: Path) -> None:
-    target = tmp_path / "nested" / "telemetry-event.v1.json"
+    target = tmp_path / "nested"
 
     assert schema_export.main([str(target)]) == 0
-    assert target.read_text(encoding="utf-8") == telemetry_event_json_schema()
+    assert (target / "telemetry-event.v1.json").read_text(
+        encoding="utf-8"
+    ) == telemetry_event_json_schema()
+    assert (target / "analytics-events.v1.json").read_text(
+        encoding="utf-8"
+    ) == analytics_schema_document()
+
+
+def test_committed_analytics_schema_matches_the_code() -> None:
+    committed = (SHARED / "schema" / "analytics-events.v1.json").read_text(encoding="utf-8")
+    assert committed == analytics_schema_document(), f"regenerate with: {REGENERATE}"
+    document = json.loads(committed)
+    names = [column["name"] for column in document["columns"]]
+    assert len(names) == len(set(names)) and "client_id" not in names
+    assert [c["name"] for c in document["partition_columns"]] == ["partner", "month", "day"]
 
 
 def test_schema_text_is_stable() -> None:
