@@ -1,0 +1,553 @@
+"""Building, delivering and recording one partner-month's bundle.
+
+``build_bundle`` is the whole job; the ECS task (``python -m ryuzen_bundle build``) and
+the local stack call it with injected clients. The order is chosen so that the bundle
+state only says ``DELIVERED`` once everything a delivery promises has happened:
+
+1. refusals, before anything is touched: unknown partner, a month that has not ended
+   (unless ``allow_open_month``), a month already ``DELIVERED``/``CLEANED`` (unless
+   ``force_rebuild``);
+2. state ``BUILDING`` (a conditional write: a concurrent build of the month loses here);
+3. copy the month's ANALYTICS objects and certificates to local disk, deduplicate the
+   events into day parts, summarize, render the report (``month_events``,
+   ``daily_summary``, ``report_html``);
+4. stream the ZIP into a multipart upload (``bundle_zip``, ``s3_delivery``), manifest and
+   its DSSE envelope last; complete it → state ``BUILT``, audit ``BUNDLE_CREATED``;
+5. read the checksum back, store the SHA-256 as object metadata, read it back again;
+6. audit ``BUNDLE_DELIVERED``, emit ``BundleDelivered``, and only then state
+   ``DELIVERED`` (with ``sha256`` and ``checksum_verified``) — the commit point.
+
+Any failure after step 2 writes an ``ERROR`` audit event (error type and step, never a
+message that could hold a URL) and leaves the state at ``BUILDING`` or ``BUILT``; a
+multipart upload that did not complete is aborted. The event is emitted *before* the
+last transition because a state of ``DELIVERED`` with no event would never be cleaned
+up; the other way round, cleanup receiving the event while the state is still ``BUILT``
+must refuse (and be retried), which is what it does for any month not ``DELIVERED``.
+Every transition after the first checks the state still carries this build's version,
+so a build that lost a race stops instead of overwriting the winner's record.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from ryuzen_contracts.analytics_schema import analytics_schema_document
+from ryuzen_contracts.attestation import Signer
+from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog, iso_millis
+from ryuzen_contracts.bundle_state import (
+    FORCED,
+    BundleState,
+    BundleStateRecord,
+    BundleStateStore,
+    ConcurrentTransition,
+    IllegalTransition,
+)
+from ryuzen_contracts.key_layout import bundle_key, validate_month, validate_partner_id
+from ryuzen_contracts.stack_config import StackConfig
+
+from ryuzen_bundle.bundle_event import bundle_delivered_detail, emit_bundle_delivered
+from ryuzen_bundle.bundle_zip import BundleZip
+from ryuzen_bundle.daily_summary import MonthFigures, summarize, write_summary
+from ryuzen_bundle.manifest import (
+    MANIFEST_DSSE_NAME,
+    MANIFEST_NAME,
+    BundleCounts,
+    manifest_statement,
+    sign_manifest,
+    watermark_text,
+)
+from ryuzen_bundle.month_events import DedupTuning, MonthEvents, deduplicate_month
+from ryuzen_bundle.month_objects import (
+    Certificate,
+    download_in_order,
+    fetch_certificates,
+    list_analytics,
+)
+from ryuzen_bundle.month_window import day_date, has_ended, month_start, next_month_start
+from ryuzen_bundle.partner_readme import readme_text
+from ryuzen_bundle.report_html import ReportFacts, render_report
+from ryuzen_bundle.s3_delivery import (
+    COPY_OBJECT_LIMIT,
+    PART_SIZE,
+    MultipartUploadStream,
+    UploadedObject,
+    VerifiedChecksum,
+    store_sha256_metadata,
+    verify_uploaded,
+)
+
+STAGE = "bundle"
+ZIP_CONTENT_TYPE = "application/zip"
+logger = Logger(service="ryuzen-bundle", child=True)
+
+
+class BuildRefused(RuntimeError):  # noqa: N818 -- a refusal, not an error of the build
+    """The build was not started: the request breaks a rule (the message says which)."""
+
+
+class BuildFailed(RuntimeError):  # noqa: N818 -- reads as what happened
+    """The build started and failed at ``step``; the state is BUILDING or BUILT."""
+
+    def __init__(self, step: str, error: BaseException) -> None:
+        super().__init__(f"bundle build failed at step '{step}': {type(error).__name__}: {error}")
+        self.step = step
+        self.error = error
+
+
+@dataclass(frozen=True)
+class BundleTarget:
+    """Where the builder reads and writes."""
+
+    analytics_bucket: str
+    sanitized_bucket: str
+    bundles_bucket: str
+    event_bus_name: str
+    config: StackConfig
+
+
+@dataclass(frozen=True)
+class BundleServices:
+    """Injected clients and the signer."""
+
+    s3: Any
+    events: Any
+    audit: AuditLog
+    states: BundleStateStore
+    signer: Signer
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One partner-month, and the two overrides of the refusal rules."""
+
+    partner: str
+    month: str
+    allow_open_month: bool = False
+    force_rebuild: bool = False
+
+
+@dataclass(frozen=True)
+class BuildTuning:
+    """Performance knobs; the defaults suit a Fargate task with 0.5-1 GB of memory."""
+
+    dedup: DedupTuning = field(default_factory=DedupTuning)
+    part_size: int = PART_SIZE
+    max_in_flight: int = 2
+    download_workers: int = 6  # with certificate_workers, within botocore's 10 connections
+    certificate_workers: int = 4
+    copy_object_limit: int = COPY_OBJECT_LIMIT
+    work_dir: Path | None = None  # None: the system temp directory
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    """What a delivered build did: the object, its digests and the month's counts."""
+
+    partner: str
+    month: str
+    bundle_key: str
+    bytes: int
+    sha256: str
+    checksum_sha256: str  # S3's composite form, "<base64>-<parts>"
+    checksum_type: str  # what the final read-back reported: COMPOSITE or FULL_OBJECT
+    parts: int
+    events: int
+    duplicates_removed: int
+    late_events: int
+    quarantined: int
+    empty: bool
+    files: int
+    certificates: int
+    watermark: str | None
+    event_id: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the CLI prints it)."""
+        return asdict(self)
+
+
+def builder_version() -> str:
+    """This package's version (one version string, read at run time)."""
+    from ryuzen_bundle import __version__
+
+    return __version__
+
+
+def check_request(
+    states: BundleStateStore, config: StackConfig, request: BuildRequest, now: datetime
+) -> BundleStateRecord | None:
+    """Apply the refusal rules; return the month's current state record."""
+    try:
+        validate_partner_id(request.partner)
+        validate_month(request.month)
+    except ValueError as error:
+        raise BuildRefused(str(error)) from None
+    if config.partner(request.partner) is None:
+        raise BuildRefused(f"unknown partner {request.partner!r} (not in the stack config)")
+    if now < month_start(request.month):
+        raise BuildRefused(f"{request.month} has not started yet")
+    if not request.allow_open_month and not has_ended(request.month, now):
+        ends = iso_millis(next_month_start(request.month))
+        raise BuildRefused(
+            f"{request.month} has not ended (it ends {ends}); "
+            "pass --allow-open-month to bundle it anyway"
+        )
+    current = states.get(request.partner, request.month)
+    if current is not None and current.state in FORCED and not request.force_rebuild:
+        raise BuildRefused(
+            f"{request.partner} {request.month} is already {current.state}; "
+            "pass --force-rebuild to build and deliver it again"
+        )
+    return current
+
+
+def _guarded(
+    states: BundleStateStore,
+    request: BuildRequest,
+    expected: BundleStateRecord,
+    to: BundleState,
+    attributes: dict[str, str | int | bool],
+    now: datetime,
+) -> BundleStateRecord:
+    """Transition only if the state is still the one this build wrote last."""
+    current = states.get(request.partner, request.month)
+    if current is None or (current.state, current.version) != (expected.state, expected.version):
+        raise ConcurrentTransition(
+            f"bundle {request.partner} {request.month}: another build changed the state "
+            f"({expected.state} v{expected.version} → "
+            f"{current.state if current else 'NEW'} v{current.version if current else 0})"
+        )
+    return states.transition(request.partner, request.month, to, attributes=attributes, now=now)
+
+
+def _audit(
+    audit: AuditLog,
+    kind: AuditEventType,
+    request: BuildRequest,
+    detail: dict[str, Any],
+    now: datetime,
+) -> None:
+    audit.write(
+        AuditEvent(
+            event_type=kind,
+            stage=STAGE,
+            partner=request.partner,
+            month=request.month,
+            occurred_at=now,
+            detail=detail,
+        )
+    )
+
+
+def _audit_error(
+    audit: AuditLog, request: BuildRequest, step: str, error: BaseException, key: str
+) -> None:
+    try:
+        _audit(
+            audit,
+            AuditEventType.ERROR,
+            request,
+            {"error": type(error).__name__[:64], "step": step, "bundle_key": key},
+            datetime.now(UTC),
+        )
+    except Exception:  # the audit trail must not mask the original failure
+        logger.exception("could not write the ERROR audit event")
+
+
+@dataclass
+class _Build:
+    """The state of one build in progress (what the steps hand each other)."""
+
+    request: BuildRequest
+    target: BundleTarget
+    services: BundleServices
+    tuning: BuildTuning
+    created_at: datetime
+    work: Path
+    key: str
+    certificates: list[Certificate] = field(default_factory=list)
+    events: MonthEvents = field(default_factory=MonthEvents)
+    figures: MonthFigures | None = None
+    summary_path: Path | None = None
+    report: bytes = b""
+
+    @property
+    def counts(self) -> BundleCounts:
+        assert self.figures is not None
+        return BundleCounts(
+            events=self.events.events,
+            duplicates_removed=self.events.duplicates_removed,
+            late_events=self.figures.late_events,
+            quarantined=sum(item.quarantined for item in self.certificates),
+        )
+
+
+def _prepare(build: _Build) -> None:
+    """Copy the month to disk, deduplicate, summarize, render the report."""
+    s3, target, request = build.services.s3, build.target, build.request
+    # Certificates (thousands of small objects) download beside the events, not before.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bundle-certs") as background:
+        certificates = background.submit(
+            fetch_certificates,
+            s3,
+            target.sanitized_bucket,
+            request.partner,
+            request.month,
+            build.work / "certificates",
+            workers=build.tuning.certificate_workers,
+        )
+        objects = list_analytics(s3, target.analytics_bucket, request.partner, request.month)
+        build.events = deduplicate_month(
+            download_in_order(
+                s3,
+                target.analytics_bucket,
+                objects,
+                build.work / "analytics",
+                workers=build.tuning.download_workers,
+            ),
+            sum(item.size for item in objects),
+            build.work / "spill",
+            build.work / "events",
+            build.tuning.dedup,
+        )
+        build.certificates = certificates.result()
+    days: dict[int, list[Path]] = {}
+    for part in build.events.parts:
+        days.setdefault(part.day, []).append(part.path)
+    build.figures = summarize(
+        [(day_date(request.month, day), paths) for day, paths in sorted(days.items())]
+    )
+    if build.figures.events != build.events.events:
+        raise RuntimeError(
+            f"the summary counts {build.figures.events} events, "
+            f"the parts hold {build.events.events}"
+        )
+    build.summary_path = build.work / "daily_summary.parquet"
+    write_summary(build.figures.summary, build.summary_path)
+    build.report = render_report(
+        ReportFacts(
+            partner=request.partner,
+            month=request.month,
+            created_at=iso_millis(build.created_at),
+            builder_version=builder_version(),
+            duplicates_removed=build.events.duplicates_removed,
+            quarantined=build.counts.quarantined,
+        ),
+        build.figures,
+    ).encode("utf-8")
+
+
+def _write_zip(build: _Build, stream: MultipartUploadStream) -> None:
+    """Every entry, then the manifest over them and its signed envelope."""
+    assert build.figures is not None and build.summary_path is not None
+    request = build.request
+    archive = BundleZip(stream, build.created_at)
+    for part in build.events.parts:
+        archive.add_file(part.name, part.path, rows=part.rows)
+    archive.add_file(
+        "data/daily_summary.parquet", build.summary_path, rows=build.figures.summary.height
+    )
+    archive.add_bytes("report.html", build.report)
+    archive.add_bytes("schema.json", analytics_schema_document().encode("utf-8"))
+    watermark = watermark_text(build.figures.latest_received_at)
+    archive.add_bytes(
+        "README.txt",
+        readme_text(
+            partner=request.partner,
+            month=request.month,
+            counts=build.counts,
+            watermark=watermark,
+            certificates=len(build.certificates),
+        ).encode("utf-8"),
+    )
+    for certificate in build.certificates:
+        archive.add_file(f"certificates/{certificate.batch_id}.dsse.json", certificate.path)
+    stmt = manifest_statement(
+        partner=request.partner,
+        month=request.month,
+        builder_version=builder_version(),
+        created_at=build.created_at,
+        latest_received_at=build.figures.latest_received_at,
+        counts=build.counts,
+        files=list(archive.entries),
+    )
+    manifest, envelope = sign_manifest(stmt, build.services.signer)
+    archive.add_bytes(MANIFEST_NAME, manifest)
+    archive.add_bytes(MANIFEST_DSSE_NAME, envelope)
+    archive.close()
+
+
+def build_bundle(
+    services: BundleServices,
+    target: BundleTarget,
+    request: BuildRequest,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    tuning: BuildTuning | None = None,
+) -> BundleReport:
+    """Build, deliver, verify and record the bundle of ``request``'s partner-month.
+
+    Raises BuildRefused (nothing was touched) or BuildFailed (state BUILDING or BUILT,
+    an ERROR audit event written).
+    """
+    tuning = tuning or BuildTuning()
+    started = time.monotonic()
+    created_at = now()
+    current = check_request(services.states, target.config, request, created_at)
+    key = bundle_key(request.partner, request.month)
+    try:
+        record = services.states.transition(
+            request.partner,
+            request.month,
+            BundleState.BUILDING,
+            force=request.force_rebuild and current is not None and current.state in FORCED,
+            attributes={"builder_version": builder_version(), "started_at": iso_millis(created_at)},
+            now=created_at,
+        )
+    except (IllegalTransition, ConcurrentTransition) as error:
+        raise BuildRefused(str(error)) from None
+    logger.info("building", extra={"partner": request.partner, "month": request.month})
+
+    step = "prepare"
+    try:
+        with tempfile.TemporaryDirectory(prefix="ryuzen-bundle-", dir=tuning.work_dir) as tmp:
+            build = _Build(request, target, services, tuning, created_at, Path(tmp), key)
+            _prepare(build)
+            counts = build.counts
+
+            step = "upload"
+            with MultipartUploadStream(
+                services.s3,
+                target.bundles_bucket,
+                key,
+                content_type=ZIP_CONTENT_TYPE,
+                part_size=tuning.part_size,
+                max_in_flight=tuning.max_in_flight,
+            ) as stream:
+                _write_zip(build, stream)
+                sent: UploadedObject = stream.complete()
+            files = len(build.certificates) + len(build.events.parts) + 6
+
+        step = "built"
+        record = _guarded(
+            services.states,
+            request,
+            record,
+            BundleState.BUILT,
+            {
+                "bundle_key": key,
+                "bytes": sent.bytes,
+                "sha256": sent.sha256,
+                "events": counts.events,
+            },
+            now(),
+        )
+        step = "audit_created"
+        object_facts: dict[str, Any] = {
+            "bundle_key": key,
+            "bytes": sent.bytes,
+            "sha256": sent.sha256,
+        }
+        _audit(
+            services.audit,
+            AuditEventType.BUNDLE_CREATED,
+            request,
+            {
+                **object_facts,
+                "events": counts.events,
+                "duplicates_removed": counts.duplicates_removed,
+                "late_events": counts.late_events,
+                "quarantined": counts.quarantined,
+                "files": files,
+                "parts": len(sent.parts),
+            },
+            now(),
+        )
+
+        step = "verify"
+        verify_uploaded(services.s3, sent)
+        step = "metadata"
+        store_sha256_metadata(
+            services.s3, sent, content_type=ZIP_CONTENT_TYPE, copy_limit=tuning.copy_object_limit
+        )
+        verified: VerifiedChecksum = verify_uploaded(services.s3, sent, expect_metadata=True)
+
+        step = "audit_delivered"
+        _audit(
+            services.audit,
+            AuditEventType.BUNDLE_DELIVERED,
+            request,
+            {
+                **object_facts,
+                "checksum_sha256": sent.composite_checksum,
+                "checksum_type": verified.checksum_type,
+                "checksum_verified": True,
+                "parts_verified": verified.parts_checked,
+            },
+            now(),
+        )
+        step = "event"
+        event_id = emit_bundle_delivered(
+            services.events,
+            target.event_bus_name,
+            bundle_delivered_detail(
+                partner=request.partner,
+                month=request.month,
+                bundle_key=key,
+                sha256=sent.sha256,
+                size=sent.bytes,
+            ),
+        )
+        step = "delivered"
+        delivered_at = now()
+        _guarded(
+            services.states,
+            request,
+            record,
+            BundleState.DELIVERED,
+            {
+                "sha256": sent.sha256,
+                "checksum_verified": True,
+                "checksum_sha256": sent.composite_checksum,
+                "delivered_at": iso_millis(delivered_at),
+            },
+            delivered_at,
+        )
+    except Exception as error:
+        logger.exception(
+            "bundle build failed", extra={"step": step, "error_type": type(error).__name__}
+        )
+        _audit_error(services.audit, request, step, error, key)
+        raise BuildFailed(step, error) from error
+
+    report = BundleReport(
+        partner=request.partner,
+        month=request.month,
+        bundle_key=key,
+        bytes=sent.bytes,
+        sha256=sent.sha256,
+        checksum_sha256=sent.composite_checksum,
+        checksum_type=verified.checksum_type,
+        parts=len(sent.parts),
+        events=counts.events,
+        duplicates_removed=counts.duplicates_removed,
+        late_events=counts.late_events,
+        quarantined=counts.quarantined,
+        empty=counts.events == 0,
+        files=files,
+        certificates=len(build.certificates),
+        watermark=watermark_text(build.figures.latest_received_at if build.figures else None),
+        event_id=event_id,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    logger.info("delivered", extra={k: v for k, v in report.to_dict().items() if k != "sha256"})
+    return report

@@ -1,0 +1,99 @@
+"""What a partner may download: its bundles in the bundle bucket, read from S3 itself.
+
+A bundle exists for a partner-month when the object ``bundle_key(partner, month)`` exists
+and carries the whole-object SHA-256 the builder stores in its user metadata ``sha256``
+(an object without it was not written by the builder, or not completely: it is not
+offered). Every key is formed from the caller's own partner id, so no input can address
+another partner's objects — and a month of another partner is simply a key that does not
+exist under this partner's prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from ryuzen_contracts.key_layout import bundle_key, validate_month, validate_partner_id
+
+SHA256_METADATA = "sha256"
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """One available bundle."""
+
+    partner: str
+    month: str
+    key: str
+    bytes: int
+    sha256: str
+    created_at: datetime
+
+    def listing(self) -> dict[str, Any]:
+        """The entry of ``GET /v1/bundles``."""
+        return {
+            "month": self.month,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "created_at": self.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def partner_bundles_prefix(partner: str) -> str:
+    """``{p}/``: every month of one partner (key_layout has per-month prefixes only)."""
+    return f"{validate_partner_id(partner)}/"
+
+
+def find_bundle(s3: Any, bucket: str, partner: str, month: str) -> BundleInfo | None:
+    """The partner's bundle for ``month``, or None when there is none (or it is incomplete).
+
+    ``month`` must be valid (``validate_month``); other S3 errors propagate.
+    """
+    key = bundle_key(partner, validate_month(month))
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES:
+            return None
+        raise
+    sha256 = str((head.get("Metadata") or {}).get(SHA256_METADATA, "")).lower()
+    if not _SHA256_RE.fullmatch(sha256):
+        return None
+    return BundleInfo(
+        partner=partner,
+        month=month,
+        key=key,
+        bytes=int(head["ContentLength"]),
+        sha256=sha256,
+        created_at=head["LastModified"],
+    )
+
+
+def list_bundles(s3: Any, bucket: str, partner: str) -> list[BundleInfo]:
+    """Every available bundle of ``partner``, oldest month first."""
+    prefix = partner_bundles_prefix(partner)
+    months = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            month = _month_of_bundle_key(item["Key"], partner)
+            if month is not None:
+                months.append(month)
+    found = (find_bundle(s3, bucket, partner, month) for month in sorted(set(months)))
+    return [bundle for bundle in found if bundle is not None]
+
+
+def _month_of_bundle_key(key: str, partner: str) -> str | None:
+    # Only the exact key the layout gives for some month counts (not a stray object).
+    parts = key.split("/")
+    if len(parts) != 3:
+        return None
+    try:
+        month = validate_month(parts[1])
+    except ValueError:
+        return None
+    return month if bundle_key(partner, month) == key else None

@@ -1,0 +1,202 @@
+"""Helpers for the pull-handler tests: a moto bundle bucket, settings, and REST proxy events.
+
+Plain helpers, not fixtures (this package's conftest belongs to the builder's tests); each
+test module wraps ``PullWorld`` in its own small fixture.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+from botocore.credentials import Credentials, RefreshableCredentials
+from moto import mock_aws
+from ryuzen_bundle.pull_handler import PullRuntime, handle
+from ryuzen_bundle.pull_settings import PullSettings
+from ryuzen_contracts.key_layout import bundle_key
+from ryuzen_contracts.signing import generate_local_key
+from ryuzen_contracts.stack_config import StackConfig
+
+REGION = "eu-west-1"
+BUCKET = "ryuzen-test-bundles"
+PRESIGN_ENDPOINT = "http://127.0.0.1:4599"
+ACME_KEY_ID = "k-acme-0001"
+NIMBUS_KEY_ID = "k-nimbus-0001"
+INGEST_KEY_ID = "k-edge-gateway"  # an ingest client's key: the gateway lets it through
+CONFIGURED_TTL = 900
+
+STACK = StackConfig.from_pulumi_values(
+    {
+        "ryuzen-telemetry:partners": [
+            {"id": "acme", "modelPrefixes": ["acme/"]},
+            {"id": "nimbus-ai", "modelPrefixes": ["nimbus/"]},
+        ],
+        "ryuzen-telemetry:ingestClients": [
+            {"id": "edge-gateway", "allowedPartners": ["acme", "nimbus-ai"]}
+        ],
+        "ryuzen-telemetry:presignedUrlTtlSeconds": CONFIGURED_TTL,
+    }
+)
+API_KEY_PARTNERS = {ACME_KEY_ID: "acme", NIMBUS_KEY_ID: "nimbus-ai"}
+
+
+def pull_environ(public_key_file: Path) -> dict[str, str]:
+    """The environment Pulumi / the local stack give the pull Lambda (local key file)."""
+    return {
+        "BUNDLES_BUCKET": BUCKET,
+        "STACK_CONFIG": STACK.to_json(),
+        "API_KEY_PARTNERS": json.dumps(API_KEY_PARTNERS),
+        "SIGNING_PUBLIC_KEY_FILE": str(public_key_file),
+        "PRESIGN_ENDPOINT_URL": PRESIGN_ENDPOINT,
+    }
+
+
+class FakeSession:
+    """Stands in for a boto3 Session: the credentials the handler signs URLs with."""
+
+    def __init__(self, credentials: Any, region_name: str = REGION) -> None:
+        self.credentials = credentials
+        self.region_name = region_name
+
+    def get_credentials(self) -> Any:
+        return self.credentials
+
+
+def static_credentials() -> Credentials:
+    """Credentials without a visible expiry (what Lambda's environment variables give)."""
+    return Credentials("AKIDSTATIC", "static-secret")
+
+
+def expiring_credentials(seconds_left: float) -> RefreshableCredentials:
+    """Temporary credentials expiring in ``seconds_left``, whose refresh cannot extend them."""
+    expiry = datetime.now(UTC) + timedelta(seconds=seconds_left)
+
+    def refresh() -> dict[str, str]:  # what an STS-backed provider would return
+        return {
+            "access_key": "ASIATEMPORARY",
+            "secret_key": "temporary-secret",
+            "token": "temporary-session-token",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    return RefreshableCredentials(
+        "ASIATEMPORARY",
+        "temporary-secret",
+        "temporary-session-token",
+        expiry,
+        refresh,
+        "assume-role",
+    )
+
+
+def proxy_event(
+    path: str,
+    *,
+    key_id: str | None = ACME_KEY_ID,
+    method: str = "GET",
+    resource: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A REST proxy (v1) event as API Gateway sends it for ``method path``."""
+    if resource is None:
+        if path.startswith("/v1/bundles/"):
+            resource = "/v1/bundles/{month}"
+            path_parameters = {"month": path.rsplit("/", 1)[1]}
+        else:
+            resource = path
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Host": "api.example.com", "x-api-key": "secret-value-never-logged"},
+        "multiValueHeaders": None,
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "requestId": request_id,
+            "stage": "prod",
+            "identity": {
+                "sourceIp": "203.0.113.10",
+                "apiKey": "secret-value-never-logged" if key_id else None,
+                "apiKeyId": key_id,
+            },
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class Answer:
+    """A handler answer, decoded."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class PullWorld:
+    """A moto bundle bucket, the handler's runtime over it, and helpers to call it."""
+
+    s3: Any
+    runtime: PullRuntime
+    public_key_file: Path
+    uploaded: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+    def put_bundle(
+        self, partner: str, month: str, data: bytes | None = None, *, sha256: str | None = None
+    ) -> bytes:
+        """Store a bundle as the builder does: whole-object SHA-256 in metadata ``sha256``."""
+        body = data if data is not None else f"zip of {partner} {month}".encode() * 10
+        metadata = {"sha256": sha256 if sha256 is not None else hashlib.sha256(body).hexdigest()}
+        self.s3.put_object(
+            Bucket=BUCKET, Key=bundle_key(partner, month), Body=body, Metadata=metadata
+        )
+        self.uploaded[(partner, month)] = body
+        return body
+
+    def call(self, path: str, **options: Any) -> Answer:
+        result = handle(proxy_event(path, **options), self.runtime)
+        body = result.get("body") or ""
+        if result.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode()
+        return Answer(result["statusCode"], dict(result.get("headers") or {}), body)
+
+
+@contextmanager
+def pull_world(tmp_path: Path, credentials: Any = None) -> Iterator[PullWorld]:
+    """A world inside ``mock_aws``; signing credentials default to static ones."""
+    public_key = tmp_path / "signing-key.pub.pem"
+    generate_local_key(tmp_path / "signing-key.pem", public_key)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        settings = PullSettings.from_environ(pull_environ(public_key))
+        runtime = PullRuntime(
+            settings, s3=s3, session=FakeSession(credentials or static_credentials())
+        )
+        yield PullWorld(s3, runtime, public_key)
+
+
+def url_query(url: str) -> dict[str, str]:
+    """The query parameters of a URL, one value each."""
+    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
