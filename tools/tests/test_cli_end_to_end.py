@@ -177,7 +177,7 @@ def test_up_send_status_and_a_clean_shutdown(
     raw_queue = report["queues"]["raw-events"]
     assert raw_queue["depth"] == raw_queue["in_flight"] == raw_queue["dlq"] == 0
     assert raw_queue["consumer"] == "sanitize"
-    assert report["queues"]["sanitized-events"]["waiting_for"] == "the analytics stage"
+    assert report["queues"]["sanitized-events"]["consumer"] == "analytics"
     assert report["buckets"]["raw"]["objects"] == 0
 
     # Nothing was lost: the six batches are in the certificates and quarantine, every
@@ -193,8 +193,20 @@ def test_up_send_status_and_a_clean_shutdown(
     assert sanitized.received == result["events_accepted"] == 3000
     assert sanitized.sanitized + sanitized.quarantined + sanitized.unattributed == 3000
     assert sanitized.certificates_verified == sanitized.certificates > 0
-    # each SANITIZED Parquet object was announced on sanitized-events (and the TestEvent)
-    assert report["queues"]["sanitized-events"]["depth"] == sanitized.parquet_objects + 1
+    # each SANITIZED Parquet object was announced on sanitized-events (and the TestEvent),
+    # and analytics consumed every announcement without an error
+    deadline = time.monotonic() + 60
+    while True:
+        shown = run_cli("local", "status", "--state-dir", str(running_stack.state_dir))
+        assert shown.returncode == 0, shown.stderr
+        report = json.loads(shown.stdout)
+        analytics = report["stages"].get("analytics", {})
+        done = analytics.get("outcomes", {}).get("messages_deleted", 0)
+        if done >= sanitized.parquet_objects + 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert done == sanitized.parquet_objects + 1
+    assert analytics["errors"] == 0
 
     # `ryuzen verify certificate` checks one with the published key and its Parquet
     certificate_key = next(

@@ -81,7 +81,7 @@ def test_traffic_flows_from_http_to_the_queue_consumer(project_dir: Path, tmp_pa
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert read_state(tmp_path)["api"] == ready["api"]
         assert ready["consumers"] == {"raw-events": "test-sanitize", "sanitized-events": None}
-        assert ready["waiting_for"] == {"sanitized-events": "analytics"}
+        assert ready["waiting_for"] == {}
         assert os.environ["RAW_BUCKET"] == ready["buckets"]["raw"]
         # and the stages sign with a fresh local key file, never through moto's KMS
         private_key = tmp_path / "signing-key.pem"

@@ -25,7 +25,7 @@ def test_sanitize_consumes_raw_events() -> None:
     assert load_handler(sanitize.handler) is lambda_handler
     assert sanitize.reset is not None and load_callable(sanitize.reset) is reset_runtime
     assert "raw-events" not in PENDING_CONSUMERS
-    assert PENDING_CONSUMERS == {"sanitized-events": "analytics"}
+    assert PENDING_CONSUMERS == {}
 
 
 def test_sanitize_has_room_for_the_largest_raw_objects() -> None:
@@ -47,7 +47,9 @@ def resources() -> LocalStackResources:
     return LocalStackResources(
         stack="t",
         region="eu-west-1",
-        buckets={role: f"ryuzen-t-{role}" for role in ("raw", "sanitized", "quarantine")},
+        buckets={
+            role: f"ryuzen-t-{role}" for role in ("raw", "sanitized", "analytics", "quarantine")
+        },
         queues={},
         tables={"audit": "ryuzen-t-audit", "idempotency": "ryuzen-t-idempotency"},
         kms_keys={"data": "k-data", "quarantine": "k-quarantine", "signing": "k-signing"},

@@ -1,4 +1,5 @@
-"""The ``ryuzen`` command line: ``local up|status|demo``, ``send``, ``scan``, ``verify``.
+"""The ``ryuzen`` command line: ``local up|status|demo|bundle``, ``send``, ``scan``,
+``verify``, ``bundle fetch|verify``.
 
 Thin on purpose: each command parses options, calls one function of the package and turns
 its result into output and an exit code.
@@ -23,6 +24,8 @@ from ryuzen_contracts.attestation import ZERO_PII_PREDICATE
 from ryuzen_contracts.stack_config import StackConfigError
 
 from ryuzen_tools import __version__
+from ryuzen_tools.bundle_commands import bundle_app, local_bundle
+from ryuzen_tools.bundle_reports import demo_bundles_table
 from ryuzen_tools.console_reports import (
     certificate_report,
     demo_tables,
@@ -54,6 +57,8 @@ verify_app = typer.Typer(
     no_args_is_help=True, help="Verify signed attestations offline, with only the public key."
 )
 app.add_typer(verify_app, name="verify")
+app.add_typer(bundle_app, name="bundle")
+local_app.command("bundle")(local_bundle)
 
 err = Console(stderr=True)
 
@@ -167,7 +172,10 @@ def status(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
 def demo(
     stack: StackOption = "dev",
     events: Annotated[int, typer.Option(min=1, help="Synthetic events to send.")] = 20_000,
-    out: Annotated[Path | None, typer.Option(help="Write DIR/demo-summary.json.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write DIR/summary.json (also as demo-summary.json) and DIR/bundles/."),
+    ] = None,
     state_dir: StateDirOption = DEFAULT_STATE_DIR,
     project_dir: ProjectDirOption = None,
     batch: Annotated[int, typer.Option(min=1, max=5000, help="Events per request.")] = 500,
@@ -176,9 +184,14 @@ def demo(
     pii_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.01,
     malformed_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.02,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the queues to drain.")] = 300,
+    bundles: Annotated[
+        bool,
+        typer.Option(help="Then build, pull and verify every partner's bundle of this month."),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="Log level (stderr).")] = "WARNING",
 ) -> None:
-    """Start the stack, send synthetic traffic, wait for the queues, print what each stage did."""
+    """Start the stack, send synthetic traffic, wait for the queues, print what each stage did;
+    then build every partner's bundle, pull it through the partner API and verify it."""
     _configure_logging(log_level)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", log_level.upper())
     signal.signal(signal.SIGTERM, _interrupt)  # unwind like Ctrl-C: the stack stops cleanly
@@ -193,6 +206,8 @@ def demo(
         malformed_rate=malformed_rate,
         state_dir=state_dir,
         drain_timeout_s=timeout,
+        bundles=bundles,
+        out_dir=out,
     )
     with reserved_stdout() as stdout:
         try:
@@ -201,10 +216,14 @@ def demo(
         except STARTUP_ERRORS as error:
             err.print(f"[red]ryuzen local demo: {error}")
             raise typer.Exit(1) from None
-        report_console(stdout).print(demo_tables(summary))
+        console = report_console(stdout)
+        console.print(demo_tables(summary))
+        if summary.get("bundles"):
+            console.print(demo_bundles_table(summary["bundles"]))
     if out is not None:
-        path = out / "demo-summary.json"
+        path = out / "summary.json"
         write_json_atomically(path, summary)
+        write_json_atomically(out / "demo-summary.json", summary)  # the 0.2 name, kept
         err.print(f"summary written to {path}")
     if not summary["ok"]:
         raise typer.Exit(1)

@@ -9,21 +9,28 @@ stages made of it, from their artifacts:
   certificate or a quarantine object behind;
 * every certificate verifies with the stack's published public key, and its Parquet
   subject matches the Parquet stored beside it (``sanitize_report.py``);
-* conservation: accepted events = RAW lines sanitize read = sanitized + quarantined.
+* conservation: accepted events = RAW lines sanitize read = sanitized + quarantined;
+* then every partner's bundle for the current month is built, pulled through the partner
+  API with that partner's key, downloaded through its presigned URL and verified
+  (``bundle_demo.py``); with ``out_dir`` the bundles are kept in ``out_dir/bundles``.
 
 Later issues extend this check stage by stage.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ryuzen_contracts.key_layout import month_of
 from ryuzen_contracts.stack_config import StackConfig
 
+from ryuzen_tools.bundle_demo import BundleRound, bundle_round
 from ryuzen_tools.local_stack.stack import LocalStack, LocalStackOptions
 from ryuzen_tools.local_stack.state_file import DEFAULT_STATE_DIR
 from ryuzen_tools.local_stack.status import (
@@ -54,6 +61,10 @@ class DemoOptions:
     malformed_rate: float = 0.02
     state_dir: Path | None = DEFAULT_STATE_DIR
     drain_timeout_s: float = 300.0
+    # Build, pull and verify every partner's bundle once the queues are drained.
+    bundles: bool = True
+    # Where the bundles are kept (out_dir/bundles); None: a temporary directory.
+    out_dir: Path | None = None
 
 
 def client_shares(config: StackConfig, events: int) -> dict[str, int]:
@@ -121,13 +132,29 @@ def run_demo(options: DemoOptions, progress: ProgressFactory | None = None) -> d
             Path(ready["public_key"]).read_bytes(),
         )
         checking_s = time.monotonic() - checking
+        bundles = None
+        if options.bundles and drained:
+            bundles = _bundles(stack, config, options.out_dir)
+            stages = stack.counters_document()["stages"]  # with the pull API's counters
+            buckets = buckets_status(s3, ready["buckets"])
     return _summary(
         options,
         results,
-        _Observed(inventory, raw_events, sanitized, queues, buckets, stages, drained),
+        _Observed(inventory, raw_events, sanitized, queues, buckets, stages, drained, bundles),
         {"sending": sending_s, "draining": draining_s, "checking": checking_s},
         time.monotonic() - started,
     )
+
+
+def _bundles(stack: LocalStack, config: StackConfig, out_dir: Path | None) -> BundleRound:
+    month = month_of(datetime.now(UTC))  # the open month the traffic was received in
+    partners = [partner.id for partner in config.partners]
+    if out_dir is not None:
+        return bundle_round(
+            stack.stage_environment, stack.ready, partners, month, out_dir / "bundles"
+        )
+    with tempfile.TemporaryDirectory(prefix="ryuzen-demo-bundles-") as directory:
+        return bundle_round(stack.stage_environment, stack.ready, partners, month, Path(directory))
 
 
 @dataclass(frozen=True)
@@ -141,6 +168,7 @@ class _Observed:
     buckets: dict[str, Any]
     stages: dict[str, Any]
     drained: bool
+    bundles: BundleRound | None = None
 
 
 def _summary(
@@ -213,6 +241,9 @@ def _summary(
         problems.append(
             f"queues with a consumer were not drained within {options.drain_timeout_s:.0f} s"
         )
+    if observed.bundles is not None:
+        problems += observed.bundles.problems
+        problems += observed.bundles.reconcile(sanitize.sanitized_by_partner)
     return {
         "stack": options.stack,
         "events_requested": options.events,
@@ -244,6 +275,7 @@ def _summary(
         "buckets": observed.buckets,
         "stages": observed.stages,
         "drained": observed.drained,
+        "bundles": observed.bundles.to_dict(options.out_dir) if observed.bundles else None,
         "problems": problems,
         "ok": not problems,
     }

@@ -1,7 +1,9 @@
 """The REST API on loopback: HTTP request → API Gateway REST proxy (v1) event → handler → HTTP.
 
 What API Gateway does before a Lambda proxy integration sees a request is reproduced here:
-the route and method are matched, the ``x-api-key`` header must name an enabled key (else
+the route and method are matched — a resource path may hold ``{name}`` templates, which
+match one path segment and fill ``pathParameters``, and a literal segment wins over a
+template as in API Gateway — the ``x-api-key`` header must name an enabled key (else
 403 ``{"message":"Forbidden"}``), payloads over 10 MB are refused with 413, and the event
 carries ``requestContext.identity.apiKeyId``, a fresh ``requestId``, ``headers`` and
 ``multiValueHeaders`` with the client's header-name casing, and — because the deployed API
@@ -43,7 +45,7 @@ Invoke = Callable[[dict[str, Any]], Any]
 
 @dataclass(frozen=True)
 class Route:
-    """One method on one resource, integrated with a stage's handler."""
+    """One method on one resource (``/v1/bundles/{month}``), integrated with a handler."""
 
     method: str
     path: str
@@ -86,6 +88,7 @@ class ApiGateway:
         api_id: str = "localapi01",
     ) -> None:
         self._routes = {(route.method, route.path): route for route in routes}
+        self._resources = sorted({route.path for route in self._routes.values()})
         self._api_keys = dict(api_keys)  # key value -> key id
         self._region = region
         self._port = port
@@ -137,11 +140,13 @@ class ApiGateway:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO") or "/"
         request_id = str(uuid.uuid4())
-        if not any(route_path == path for _, route_path in self._routes):
+        matched = match_resource(self._resources, path)
+        if matched is None:
             return _message(404, "Not Found", request_id, close=True), None
-        route = self._routes.get((method, path))
+        resource, path_parameters = matched
+        route = self._routes.get((method, resource))
         if route is None:
-            allowed = ", ".join(sorted(m for m, p in self._routes if p == path))
+            allowed = ", ".join(sorted(m for m, p in self._routes if p == resource))
             answer = _message(405, "Method Not Allowed", request_id, close=True)
             answer.headers.append(("Allow", allowed))
             return answer, None
@@ -160,6 +165,7 @@ class ApiGateway:
             method=method,
             path=path,
             resource=route.path,
+            path_parameters=path_parameters,
             query_string=environ.get("QUERY_STRING", ""),
             raw_headers=raw_headers,
             body=body,
@@ -179,6 +185,35 @@ class ApiGateway:
         return answer, key_id
 
 
+def match_resource(resources: Iterable[str], path: str) -> tuple[str, dict[str, str]] | None:
+    """The resource ``path`` is routed to and its path parameters, or None (404).
+
+    ``{name}`` matches one non-empty segment. When several resources match, the one whose
+    first differing segment is literal wins (``/v1/bundles/latest`` before
+    ``/v1/bundles/{month}``), as API Gateway prefers the most specific resource.
+    """
+    segments = path.split("/")
+    best: tuple[tuple[bool, ...], str, dict[str, str]] | None = None
+    for resource in resources:
+        parts = resource.split("/")
+        if len(parts) != len(segments):
+            continue
+        parameters: dict[str, str] = {}
+        for part, segment in zip(parts, segments, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                if not segment:
+                    break
+                parameters[part[1:-1]] = segment
+            elif part != segment:
+                break
+        else:
+            # literal segments rank before templates, position by position
+            rank = tuple(part.startswith("{") for part in parts)
+            if best is None or rank < best[0]:
+                best = (rank, resource, parameters)
+    return None if best is None else (best[1], best[2])
+
+
 def proxy_event(
     *,
     method: str,
@@ -193,6 +228,7 @@ def proxy_event(
     stage: str,
     api_id: str,
     now: datetime | None = None,
+    path_parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The REST proxy (v1) event API Gateway would send for this request."""
     moment = now or datetime.now(UTC)
@@ -217,7 +253,7 @@ def proxy_event(
         "multiValueHeaders": multi_headers or None,
         "queryStringParameters": query or None,
         "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": None,
+        "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {
             "resourceId": "local",

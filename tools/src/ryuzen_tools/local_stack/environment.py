@@ -45,28 +45,48 @@ def stage_environment(
     config: StackConfig,
     endpoint_url: str,
     signing_key_file: Path,
+    *,
+    public_key_file: Path | None = None,
+    presign_endpoint_url: str | None = None,
 ) -> dict[str, str]:
     """Every variable the stages read, with the local stack's values."""
-    return {
+    environment = {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_REGION": resources.region,
         "AWS_DEFAULT_REGION": resources.region,
         "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
         "POWERTOOLS_SERVICE_NAME": f"ryuzen-{resources.stack}-local",
-        # ingest and sanitize
+        # ingest, sanitize and analytics
         "RAW_BUCKET": resources.buckets["raw"],
         "AUDIT_TABLE": resources.tables["audit"],
         "STACK_CONFIG": config.to_json(),
         # ingest
         "IDEMPOTENCY_TABLE": resources.tables["idempotency"],
         "API_KEY_CLIENTS": json.dumps(resources.api_key_clients(), sort_keys=True),
-        # sanitize
+        # sanitize (writes it) and analytics (reads it)
         "SANITIZED_BUCKET": resources.buckets["sanitized"],
         "QUARANTINE_BUCKET": resources.buckets["quarantine"],
         "QUARANTINE_KMS_KEY_ID": resources.kms_keys["quarantine"],
         "SIGNING_KEY_FILE": str(signing_key_file),
+        # analytics
+        "ANALYTICS_BUCKET": resources.buckets["analytics"],
     }
+    if public_key_file is not None and presign_endpoint_url is not None:
+        # The bundle stage: its task (the builder; `ryuzen local bundle` runs it in a
+        # subprocess with this environment, SIGNING_KEY_FILE included) and its pull
+        # handler, which serves the public key and signs its URLs for the verifying proxy
+        # (presign_proxy.py), as moto never checks a presigned URL.
+        environment.update(
+            {
+                "BUNDLES_BUCKET": resources.buckets["bundles"],
+                "EVENT_BUS_NAME": resources.event_bus,
+                "API_KEY_PARTNERS": json.dumps(resources.api_key_partners(), sort_keys=True),
+                "SIGNING_PUBLIC_KEY_FILE": str(public_key_file),
+                "PRESIGN_ENDPOINT_URL": presign_endpoint_url,
+            }
+        )
+    return environment
 
 
 class ProcessEnvironment:

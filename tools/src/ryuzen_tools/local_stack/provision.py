@@ -4,8 +4,9 @@ Names derive from the stack name (``ryuzen-dev-raw``), so two stacks never colli
 moto backend. What is created mirrors the Pulumi program where moto can emulate it:
 encrypted, public-access-blocked buckets; S3 event notifications into SQS queues with
 dead-letter queues; the audit and idempotency tables; KMS keys; API keys for every ingest
-client and partner. Skipped on purpose: the TLS-only bucket policy (moto denies every
-request under an ``aws:SecureTransport`` condition, DESIGN §6).
+client and partner; the EventBridge bus the bundle task announces ``BundleDelivered`` on.
+Skipped on purpose: the TLS-only bucket policy (moto denies every request under an
+``aws:SecureTransport`` condition, DESIGN §6).
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class LocalStackResources:
     kms_keys: dict[str, str]
     ingest_keys: dict[str, ApiKey] = field(default_factory=dict)
     partner_keys: dict[str, ApiKey] = field(default_factory=dict)
+    event_bus: str = ""
 
     @property
     def signing_key_id(self) -> str:
@@ -119,6 +121,10 @@ class LocalStackResources:
     def api_key_clients(self) -> dict[str, str]:
         """``{api key id: ingest client id}``: the ingest stage's ``API_KEY_CLIENTS``."""
         return {key.id: client for client, key in self.ingest_keys.items()}
+
+    def api_key_partners(self) -> dict[str, str]:
+        """``{api key id: partner id}``: the pull handler's ``API_KEY_PARTNERS``."""
+        return {key.id: partner for partner, key in self.partner_keys.items()}
 
     def all_api_keys(self) -> list[ApiKey]:
         """Every key the gateway knows, ingest and partner alike."""
@@ -177,6 +183,8 @@ def provision(
         partner.id: _create_api_key(apigateway, stack, "partner", partner.id, "partner")
         for partner in config.partners
     }
+    event_bus = resource_name(stack, "events")
+    clients.client("events").create_event_bus(Name=event_bus)
     return LocalStackResources(
         stack=stack,
         region=clients.region,
@@ -186,6 +194,7 @@ def provision(
         kms_keys=kms_keys,
         ingest_keys=ingest_keys,
         partner_keys=partner_keys,
+        event_bus=event_bus,
     )
 
 

@@ -1,8 +1,9 @@
 """``LocalStack``: start moto, provision, serve the API, run the consumers; stop it all.
 
 Used as a context manager by ``ryuzen local up``, ``ryuzen local demo`` and the tests.
-Start order is moto → resources → signing key → environment → handlers → HTTP → pollers →
-state file; stop runs the reverse, so nothing ever calls a component that already stopped.
+Start order is moto → resources → signing key → presign proxy → environment → handlers →
+HTTP → pollers → state file; stop runs the reverse, so nothing ever calls a component that
+already stopped.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ryuzen_tools.local_stack.counters_publisher import CountersPublisher
 from ryuzen_tools.local_stack.environment import ProcessEnvironment, stage_environment
 from ryuzen_tools.local_stack.event_source import SqsPoller
 from ryuzen_tools.local_stack.lambda_runtime import Handler, StageRuntime
-from ryuzen_tools.local_stack.moto_server import MotoServer
+from ryuzen_tools.local_stack.moto_server import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, MotoServer
+from ryuzen_tools.local_stack.presign_proxy import PresignProxy
 from ryuzen_tools.local_stack.provision import (
     LocalStackResources,
     QueueSettings,
@@ -47,8 +49,10 @@ from ryuzen_tools.local_stack.stage_registry import (
 from ryuzen_tools.local_stack.state_file import (
     DEFAULT_STATE_DIR,
     StackNotRunningError,
+    environment_path,
     read_state,
     remove_state,
+    write_json_atomically,
     write_state,
 )
 from ryuzen_tools.local_stack.status import queue_depth
@@ -92,6 +96,7 @@ class LocalStack:
         self._moto = MotoServer(self.options.aws_port)
         self._environment = ProcessEnvironment()
         self._gateway: ApiGateway | None = None
+        self._presign_proxy: PresignProxy | None = None
         self._pollers: list[SqsPoller] = []
         self._publisher: CountersPublisher | None = None
         self.runtimes: dict[str, StageRuntime] = {}
@@ -99,6 +104,8 @@ class LocalStack:
         self.config: StackConfig | None = None
         self.clients: LocalClients | None = None
         self.ready: dict[str, Any] = {}
+        # What the stages' handlers read (also written to DIR/environment.json).
+        self.stage_environment: dict[str, str] = {}
         self.signing_key: LocalSigningKey | None = None
         self._wrote_state = False
         self._resets: list[Callable[[], Any]] = []
@@ -138,17 +145,33 @@ class LocalStack:
                 ),
             )
             self.signing_key = create_signing_key(state_dir or self._temporary_key_dir())
-            self._environment.apply(
-                stage_environment(self.resources, config, aws_url, self.signing_key.private_key)
+            # Presigned bundle URLs point at the proxy: moto never checks their signatures.
+            self._presign_proxy = PresignProxy(
+                self.clients.client("s3"),
+                bucket=self.resources.buckets["bundles"],
+                region=region,
+                access_key=FAKE_ACCESS_KEY,
+                secret_key=FAKE_SECRET_KEY,
             )
+            presign_url = self._presign_proxy.start()
+            self.stage_environment = stage_environment(
+                self.resources,
+                config,
+                aws_url,
+                self.signing_key.private_key,
+                public_key_file=self.signing_key.public_key,
+                presign_endpoint_url=presign_url,
+            )
+            self._environment.apply(self.stage_environment)
             self._start_stages(region)
             api_url = self._gateway.url if self._gateway else ""
             self.ready = self._ready_document(api_url, aws_url, state_dir, stack_path)
             if state_dir is not None:
                 self._publisher = CountersPublisher(state_dir, self.counters_document)
                 self._publisher.start()
+                self._wrote_state = True  # from here on, stop() removes what is written
+                write_json_atomically(environment_path(state_dir), self.stage_environment)
                 write_state(state_dir, self.ready)
-                self._wrote_state = True
         except BaseException:
             self.stop()
             raise
@@ -165,7 +188,8 @@ class LocalStack:
         stack = self.resources.stack
         routes = []
         for stage in self.options.http_stages:
-            runtime = self._runtime(stage, region, stack)
+            # Entries sharing a name are one function behind several resources.
+            runtime = self.runtimes.get(stage.name) or self._runtime(stage, region, stack)
             routes.append(
                 Route(
                     stage.method,
@@ -217,6 +241,9 @@ class LocalStack:
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
+        if self._presign_proxy is not None:
+            self._presign_proxy.stop()
+            self._presign_proxy = None
         if self._publisher is not None:
             self._publisher.stop()
             self._publisher = None
@@ -234,9 +261,11 @@ class LocalStack:
 
     def counters_document(self) -> dict[str, Any]:
         """The ``stages.json`` document: per stage its trigger and counters."""
-        triggers = {
-            stage.name: f"http {stage.method} {stage.path}" for stage in self.options.http_stages
-        }
+        triggers: dict[str, str] = {}
+        for stage in self.options.http_stages:
+            route = f"{stage.method} {stage.path}"
+            known = triggers.get(stage.name)
+            triggers[stage.name] = f"{known}, {route}" if known else f"http {route}"
         triggers.update({c.name: f"sqs {c.queue_role}" for c in self.options.consumers})
         return {
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -278,6 +307,8 @@ class LocalStack:
             "stack_file": str(stack_path),
             "api": api_url,
             "aws": aws_url,
+            # where presigned bundle URLs point: verifies them, then streams from moto
+            "presign_proxy": self._presign_proxy.url if self._presign_proxy else None,
             "region": resources.region,
             "ingest_keys": {owner: key.value for owner, key in resources.ingest_keys.items()},
             "partner_keys": {owner: key.value for owner, key in resources.partner_keys.items()},
@@ -298,6 +329,7 @@ class LocalStack:
                 if stage is None and role in PENDING_CONSUMERS
             },
             "kms_keys": dict(resources.kms_keys),
+            "event_bus": resources.event_bus,
             "signing_key_id": resources.signing_key_id,
             # What the local stages actually sign with: verify certificates with this PEM.
             "public_key": str(self.signing_key.public_key),

@@ -4,8 +4,8 @@ Handlers are named ``module:function`` and imported only when the stack starts, 
 tools package can be imported (and tested) without every stage installed, and a stage that
 is not written yet is simply absent from the registry.
 
-Ingest is HTTP-driven; sanitize consumes ``raw-events``. The analytics
-(``sanitized-events``) and cleanup consumers join ``SQS_CONSUMERS`` with their issues.
+Ingest is HTTP-driven; sanitize consumes ``raw-events``, analytics ``sanitized-events``.
+The cleanup consumer joins ``SQS_CONSUMERS`` with its issue.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from ryuzen_tools.local_stack.lambda_runtime import Handler
 
 @dataclass(frozen=True)
 class HttpStage:
-    """A stage behind the REST API: one method on one resource."""
+    """A stage behind the REST API: one method on one resource (``{name}`` templates allowed).
+
+    Entries sharing a name are one function behind several resources.
+    """
 
     name: str
     handler: str
@@ -52,6 +55,19 @@ HTTP_STAGES: tuple[HttpStage, ...] = (
         "/v1/events",
         reset="ryuzen_ingest.ingest_handler:reset_runtime",
     ),
+    # The partner pull API: one Lambda behind three GET resources, so one name (one warm
+    # execution environment, one set of counters). Partner keys only: an ingest key
+    # passes the gateway and gets 403 unknown_partner from the handler.
+    *(
+        HttpStage(
+            "bundle-pull",
+            "ryuzen_bundle.pull_handler:lambda_handler",
+            "GET",
+            path,
+            reset="ryuzen_bundle.pull_handler:reset_runtime",
+        )
+        for path in ("/v1/bundles", "/v1/bundles/{month}", "/v1/keys/signing")
+    ),
 )
 
 SQS_CONSUMERS: tuple[SqsConsumer, ...] = (
@@ -67,13 +83,21 @@ SQS_CONSUMERS: tuple[SqsConsumer, ...] = (
         timeout_s=120.0,
         reset="ryuzen_sanitize.sanitize_handler:reset_runtime",
     ),
+    # A SANITIZED object holds at most one RAW object's events (5,000), which analytics
+    # normalizes in well under a second: Lambda's defaults (10 messages, 60 s) are ample.
+    SqsConsumer(
+        "analytics",
+        "ryuzen_analytics.analytics_handler:lambda_handler",
+        "sanitized-events",
+        batch_size=10,
+        timeout_s=60.0,
+        reset="ryuzen_analytics.analytics_handler:reset_runtime",
+    ),
 )
 
 # Queues whose consumer is not written yet, and who will consume them: shown by `demo`
 # and `status` instead of a silent backlog.
-PENDING_CONSUMERS: dict[str, str] = {
-    "sanitized-events": "analytics",
-}
+PENDING_CONSUMERS: dict[str, str] = {}
 
 
 class StageNotInstalledError(ImportError):

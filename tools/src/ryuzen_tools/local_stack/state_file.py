@@ -7,6 +7,11 @@ second and on shutdown, so ``status`` can read them from another process without
 endpoint. Both are written atomically (temp file in the same directory + ``os.replace``),
 so a reader never sees half a file, and with mode 0600: ``state.json`` holds the local API
 keys.
+
+``environment.json`` is the process environment the stack's stages run with (the same
+values ``environment.stage_environment`` gave them), written beside ``state.json`` and
+removed with it: ``ryuzen local bundle`` runs the bundle task in another process, and
+gives it exactly this environment.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 STATE_FILE = "state.json"
 STAGES_FILE = "stages.json"
+ENVIRONMENT_FILE = "environment.json"
 DEFAULT_STATE_DIR = Path(".ryuzen") / "local"
 
 
@@ -35,6 +41,24 @@ def state_path(state_dir: Path) -> Path:
 def stages_path(state_dir: Path) -> Path:
     """``DIR/stages.json``."""
     return state_dir / STAGES_FILE
+
+
+def environment_path(state_dir: Path) -> Path:
+    """``DIR/environment.json``."""
+    return state_dir / ENVIRONMENT_FILE
+
+
+def read_environment(state_dir: Path) -> dict[str, str]:
+    """The stages' environment of the live stack; StackNotRunningError when it is absent."""
+    read_state(state_dir)  # a live stack first, or the error that says why not
+    path = environment_path(state_dir)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        raise StackNotRunningError(
+            f"{path} is missing or unreadable (restart the stack with `ryuzen local up`)"
+        ) from None
+    return {str(name): str(value) for name, value in dict(document).items()}
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
@@ -94,6 +118,8 @@ def remove_state(state_dir: Path) -> None:
     """Forget the stack (clean shutdown). ``stages.json`` stays for a post-mortem look."""
     with contextlib.suppress(FileNotFoundError):
         state_path(state_dir).unlink()
+    with contextlib.suppress(FileNotFoundError):
+        environment_path(state_dir).unlink()
 
 
 def process_alive(pid: int) -> bool:
