@@ -20,6 +20,8 @@ ROOT = Path(__file__).parent
 # short name -> (distribution, directory). A new stage is one line here.
 PACKAGES: dict[str, tuple[str, str]] = {
     "contracts": ("ryuzen-contracts", "shared"),
+    "analytics": ("ryuzen-analytics", "stages/analytics"),
+    "bundle": ("ryuzen-bundle", "stages/bundle"),
     "ingest": ("ryuzen-ingest", "stages/ingest"),
     "sanitize": ("ryuzen-sanitize", "stages/sanitize"),
     "tools": ("ryuzen-tools", "tools"),
