@@ -25,7 +25,8 @@ one streaming pass over the wide rows:
 Each written part's row count is checked against what the numbering predicts, so a
 numbering that drifted between steps 1 and 4 fails the build instead of dropping events.
 The wide columns are read once (step 4) and written once; local disk holds the month's
-ANALYTICS copy, the spilled keys and the output parts.
+ANALYTICS copy, the spilled keys and the output parts. Row numbers are polars row
+indexes, so a month holds at most 2**32 - 1 rows (polars' default index type).
 """
 
 from __future__ import annotations

@@ -17,19 +17,22 @@ part's checksum and size is compared too.
 
 **The full-object SHA-256** is what partners, the manifest and the bundle state name.
 Object metadata can only be set when an object is created, so the builder copies the
-object onto itself with ``Metadata={"sha256": ...}``: ``CopyObject`` (≤ 5 GiB) with
-``ChecksumAlgorithm=SHA256`` makes S3 recompute the checksum over the stored bytes;
-above 5 GiB a multipart copy with the original part ranges, completed with the
-builder's part digests, which S3 checks against the parts it copied. Both copies are
-conditional on the uploaded ETag, so a concurrent writer's object is never relabelled.
-The checksum is then read back once more.
+object onto itself with ``Metadata={"sha256": ...}``: ``CopyObject`` (up to 5 GiB) with
+``ChecksumAlgorithm=SHA256``, whose reported checksum is compared like the others
+(full-object or composite form, whichever S3 reports); above 5 GiB, a multipart copy
+with the original part ranges, completed with the builder's part digests, which S3
+checks against the parts it copied. Both copies are conditional on the uploaded ETag
+(``CopySourceIfMatch``), so a concurrent writer's object is never relabelled. The
+checksum, size and metadata are then read back once more.
 
-**moto vs AWS.** moto (5.x) computes the composite correctly and recomputes a full-object
-SHA-256 on ``CopyObject``, but it does not reject a part whose ``ChecksumSHA256`` is
+**moto vs AWS.** moto (5.x) computes the composite correctly and reports a full-object
+SHA-256 after ``CopyObject``, but it does not reject a part whose ``ChecksumSHA256`` is
 wrong, does not return ``ObjectParts`` from ``GetObjectAttributes``, reports the
-composite without its ``-N`` suffix or ``ChecksumType``, and returns no checksum for
-``UploadPartCopy``. So in tests the composite, size, metadata and full-object digest
-are verified; the per-part comparisons run on AWS only. Both suffix forms are accepted.
+composite without its ``-N`` suffix or ``ChecksumType``, ignores ``CopySourceIfMatch``
+and returns no checksum for ``UploadPartCopy``. So against moto the composite, size,
+metadata and full-object digest are verified (a replaced object fails the copy's
+checksum instead of its precondition); the per-part comparisons and S3's own rejection
+of a corrupted part happen on AWS only. Both suffix forms are accepted.
 """
 
 from __future__ import annotations
