@@ -7,10 +7,8 @@ bad object is redelivered alone and never drags the rest of the batch with it.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
@@ -23,6 +21,7 @@ from pydantic import Field
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.aws_clients import make_client
 from ryuzen_contracts.key_layout import InvalidKeyPart, SanitizedKey, parse_sanitized_key
+from ryuzen_contracts.s3_notifications import s3_keys
 from ryuzen_contracts.settings import StageSettings
 
 from ryuzen_analytics.analytics_object import STAGE, AnalyticsTarget, normalize_object
@@ -61,22 +60,6 @@ def runtime() -> _Runtime:
 def reset_runtime() -> None:
     """Forget the cached settings and clients (the local stack restarts stages in-process)."""
     runtime.cache_clear()
-
-
-def s3_keys(message_body: str, bucket: str) -> list[str]:
-    """The URL-decoded object keys an S3 notification names in ``bucket``; [] for a test event."""
-    # The same rules as the sanitize stage's; stages never import each other, so repeated.
-    notification = json.loads(message_body)
-    if notification.get("Event") == "s3:TestEvent":
-        return []
-    keys = []
-    for record in notification.get("Records", []):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        if record["s3"]["bucket"]["name"] != bucket:
-            continue
-        keys.append(unquote_plus(record["s3"]["object"]["key"]))
-    return keys
 
 
 def sanitized_parquet_key(key: str) -> SanitizedKey | None:

@@ -7,11 +7,9 @@ object is redelivered alone and never drags the rest of the batch with it.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
@@ -25,6 +23,7 @@ from ryuzen_contracts.attestation import Signer
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.aws_clients import make_client
 from ryuzen_contracts.key_layout import InvalidKeyPart, parse_raw_key
+from ryuzen_contracts.s3_notifications import s3_keys
 from ryuzen_contracts.settings import StageSettings
 from ryuzen_contracts.signing import KmsSigner, LocalSigner
 from ryuzen_contracts.stack_config import StackConfig
@@ -82,21 +81,6 @@ def runtime() -> _Runtime:
 def reset_runtime() -> None:
     """Forget the cached settings and clients (the local stack restarts stages in-process)."""
     runtime.cache_clear()
-
-
-def s3_keys(message_body: str, bucket: str) -> list[str]:
-    """The URL-decoded object keys an S3 notification names in ``bucket``; [] for a test event."""
-    notification = json.loads(message_body)
-    if notification.get("Event") == "s3:TestEvent":
-        return []
-    keys = []
-    for record in notification.get("Records", []):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        if record["s3"]["bucket"]["name"] != bucket:
-            continue
-        keys.append(unquote_plus(record["s3"]["object"]["key"]))
-    return keys
 
 
 def record_handler(record: SQSRecord) -> None:
