@@ -23,6 +23,7 @@ from ryuzen_contracts.attestation import Signer
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.aws_clients import make_client
 from ryuzen_contracts.key_layout import InvalidKeyPart, parse_raw_key
+from ryuzen_contracts.log_safety import error_fields
 from ryuzen_contracts.s3_notifications import s3_keys
 from ryuzen_contracts.settings import StageSettings
 from ryuzen_contracts.signing import KmsSigner, LocalSigner
@@ -100,7 +101,7 @@ def record_handler(record: SQSRecord) -> None:
         try:
             report = sanitize_object(rt.s3, rt.audit, rt.signer, rt.target, key)
         except Exception as error:
-            logger.exception("sanitize failed", extra={"error_type": type(error).__name__})
+            logger.error("sanitize failed", extra=error_fields(error))
             _audit_error(rt.audit, type(error).__name__, key)
             raise
         logger.info(
@@ -122,8 +123,8 @@ def _audit_error(audit: AuditLog, error: str, key: str | None) -> None:
     }
     try:
         audit.write(AuditEvent(event_type=AuditEventType.ERROR, stage=STAGE, detail=detail))
-    except Exception:  # the audit trail must not mask the original failure
-        logger.exception("could not write the ERROR audit event")
+    except Exception as audit_error:  # the audit trail must not mask the original failure
+        logger.error("could not write the ERROR audit event", extra=error_fields(audit_error))
 
 
 @logger.inject_lambda_context(clear_state=True)
