@@ -49,6 +49,10 @@ LINES = st.one_of(
         (json.dumps(event("acme/x", model={"id": "acme/x", "version": "415-555-0132"})), "acme")
     ),
     st.text(max_size=40).map(lambda text: (json.dumps(text), "acme")),
+    # A lone surrogate escape is valid JSON but no Unicode: it must fail its own line,
+    # never the object (it cannot be written as UTF-8).
+    st.just((json.dumps(event(outcome={"status": "error", "error_message": "x\ud800"})), "acme")),
+    st.just((json.dumps(event(attributes={"note": "\udfff"})), "nimbus-ai")),
 )
 
 

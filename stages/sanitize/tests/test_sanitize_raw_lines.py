@@ -42,6 +42,7 @@ def test_duplicate_keys_are_always_found(event_text: str, key: str) -> None:
         pytest.param('{"a": 1, "b": {"c": 2}}', id="compact"),
         pytest.param('{"a" : 1, "b" : {"c" : 2}}', id="spaced"),
         pytest.param('{"m": "a\\": b", "n": 1}', id="colon-token-inside-a-string"),
+        pytest.param('{"m": "\\ud83d\\ude00 \\ud7ff"}', id="surrogate-pair-and-near-miss"),
     ],
 )
 def test_events_without_duplicates_parse(event_text: str) -> None:
@@ -56,6 +57,9 @@ def test_events_without_duplicates_parse(event_text: str) -> None:
         pytest.param('{"a": Infinity}', id="infinity"),
         pytest.param('{"a": 1', id="truncated"),
         pytest.param("[1, 2]", id="not-an-object"),
+        pytest.param('{"m": "a\\ud800b"}', id="lone-high-surrogate"),
+        pytest.param('{"m": "\\uDC00"}', id="lone-low-surrogate-upper-case"),
+        pytest.param('{"\\ud800": 1}', id="lone-surrogate-in-a-key"),
     ],
 )
 def test_invalid_json_keeps_the_receipt(event_text: str) -> None:

@@ -179,9 +179,25 @@ def parse_line(number: int, text: str) -> RawLine:
     except InvalidReceiptError:
         return RawLine(number, None, None, "invalid_json")
     event = document["event"]
-    if not isinstance(event, dict):
+    if not isinstance(event, dict) or holds_lone_surrogate(text, event):
         return RawLine(number, receipt, None, "invalid_json")
     return RawLine(number, receipt, event)
+
+
+def holds_lone_surrogate(text: str, event: dict[str, Any]) -> bool:
+    """Whether a string escape such as ``"\\ud800"`` decoded to a lone surrogate.
+
+    JSON allows the escape, but the result is no Unicode text: it cannot be written as
+    UTF-8 (Parquet, S3, logs), and one such event must fail as its own line, not take
+    the whole object down when the frame is built.
+    """
+    if "\\ud" not in text and "\\uD" not in text:
+        return False  # surrogates only arrive as \uD800-\uDFFF escapes (input is UTF-8)
+    try:
+        json.dumps(event, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _receipt_of_broken_line(text: str) -> Receipt | None:

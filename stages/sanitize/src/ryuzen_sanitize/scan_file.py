@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import polars as pl
 
+from ryuzen_sanitize.raw_lines import holds_lone_surrogate
 from ryuzen_sanitize.scrubber import detect, find_spans
 from ryuzen_sanitize.validation import safe_event_id, safe_path
 
@@ -66,7 +67,7 @@ def scan(lines: TextIO, out: TextIO) -> Counter[str]:
         except ValueError:
             unreadable += 1
             continue
-        if not isinstance(event, dict):
+        if not isinstance(event, dict) or holds_lone_surrogate(text, event):
             unreadable += 1
             continue
         event_id = safe_event_id(event)
