@@ -238,13 +238,13 @@ def test_second_scan_finding_fails_closed(stack, monkeypatch: pytest.MonkeyPatch
 def test_conservation_violation_fails_before_any_write(
     stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = pipeline.scrub_events
+    real = pipeline.scrub_frame
 
-    def losing(events, on_pii):
-        outcome = real(events, on_pii)
-        return type(outcome)(outcome.clean[1:], outcome.rejected, outcome.redactions)
+    def losing(frame, lines, on_pii):
+        outcome = real(frame, lines, on_pii)
+        return type(outcome)(outcome.frame.slice(1), outcome.rejected, outcome.redactions)
 
-    monkeypatch.setattr(pipeline, "scrub_events", losing)
+    monkeypatch.setattr(pipeline, "scrub_frame", losing)
     batch = new_ulid(RECEIVED_AT)
     key = stack.put_raw(raw_object([(event(), "acme"), (event(), "acme")], batch), batch)
     with pytest.raises(ConservationError):

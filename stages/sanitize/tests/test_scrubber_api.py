@@ -157,6 +157,8 @@ def test_counts_and_sorted_unique_rules_hit() -> None:
     assert result.rules_hit.to_list() == [["EMAIL", "IPV4"], ["PHONE"]]
     assert result.counts == {"EMAIL": 3, "IPV4": 2, "PHONE": 1}
     assert detect(texts).to_list() == result.rules_hit.to_list()
+    # findings attribute every redaction to its row, and sum to the counts
+    assert sorted(result.findings.iter_rows()) == [(0, "EMAIL", 3), (0, "IPV4", 2), (1, "PHONE", 1)]
 
 
 def test_detect_does_not_change_anything_and_matches_scrub() -> None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import polars as pl
 from ryuzen_contracts.attestation import Signer, sha256_hex
 from ryuzen_contracts.key_layout import (
     certificate_key,
@@ -32,8 +33,8 @@ from ryuzen_sanitize.certificate import CertificateFacts, certificate
 from ryuzen_sanitize.raw_lines import inflate, parse_line, split_lines
 from ryuzen_sanitize.sanitized_frame import string_values, to_frame, to_parquet
 from ryuzen_sanitize.scrubber import second_scan
-from ryuzen_sanitize.scrubbing import scrub_events
-from ryuzen_sanitize.validation import Accepted, Rejection, validate_lines
+from ryuzen_sanitize.scrubbing import scrub_frame
+from ryuzen_sanitize.validation import Rejection, validate_lines
 
 
 class SecondScanError(RuntimeError):
@@ -101,6 +102,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _split_by_partner(frame: pl.DataFrame, partners: list[str]) -> dict[str, pl.DataFrame]:
+    """Each partner's rows, in order; a partner whose events were all rejected gets an
+    empty frame (its certificate still accounts for what it sent)."""
+    parts = frame.partition_by("partner", as_dict=True, maintain_order=True)
+    return {partner: parts.get((partner,), frame.clear()) for partner in partners}
+
+
 def transform(
     body: bytes,
     key: str,
@@ -130,25 +138,20 @@ def _transform(
     received_at = min(receipts) if receipts else raw_key.received_hour
     month = month_of(received_at)
     lines_per_partner = Counter(line.receipt.partner for line in lines if line.receipt is not None)
-    by_partner: dict[str, list[Accepted]] = {}
-    for item in accepted:
-        by_partner.setdefault(item.receipt.partner, []).append(item)
-
-    frames = {}
-    rejections = list(rejected)
-    for partner in sorted(lines_per_partner):
+    for partner in lines_per_partner:
         validate_partner_id(partner)
-        outcome = scrub_events(by_partner.get(partner, []), config.on_pii)
-        rejections.extend(outcome.rejected)
-        frame = to_frame(outcome.clean)
-        findings = second_scan(string_values(frame))
-        if findings:
-            rules = dict(Counter(rule for _, rule in findings))
-            raise SecondScanError(f"second scan found PII in {partner} output: {rules}")
-        frames[partner] = (frame, outcome.redactions)
-    rejections.sort(key=lambda r: r.line)
 
-    sanitized_total = sum(frame.height for frame, _ in frames.values())
+    # One frame and one scrub for the whole object: the scrubber's cost is mostly fixed
+    # per call, so doing it per partner (or per event) would multiply it.
+    outcome = scrub_frame(to_frame(accepted), [item.line for item in accepted], config.on_pii)
+    findings = second_scan(string_values(outcome.frame))
+    if findings:
+        rules = dict(Counter(rule for _, rule in findings))
+        raise SecondScanError(f"second scan found PII in batch {raw_key.batch_id}: {rules}")
+    rejections = sorted([*rejected, *outcome.rejected], key=lambda r: r.line)
+    frames = _split_by_partner(outcome.frame, sorted(lines_per_partner))
+
+    sanitized_total = sum(frame.height for frame in frames.values())
     if len(lines) != sanitized_total + len(rejections):
         raise ConservationError(
             f"batch {raw_key.batch_id}: {len(lines)} received != {sanitized_total} sanitized "
@@ -157,7 +160,8 @@ def _transform(
 
     unattributed = sum(1 for r in rejections if r.partner is None)
     partners = []
-    for partner, (frame, redactions) in frames.items():
+    for partner, frame in frames.items():
+        redactions = outcome.redactions.get(partner, {})
         parquet = to_parquet(frame)
         parquet_key = sanitized_key(partner, month, raw_key.batch_id)
         by_reason = quarantine.counts_by_reason(rejections, partner)

@@ -33,6 +33,7 @@ MAX_ROUNDS = 4
 # essentially never holds them; the engine still checks and picks two that are absent.
 _NONCHARACTERS = tuple(chr(code) for code in range(0xFDD0, 0xFDF0))
 _NONCHARACTER_CLASS = "[\ufdd0-\ufdef]"
+_FINDINGS_SCHEMA = {"row": pl.UInt32, "rule": pl.String, "count": pl.UInt32}
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,15 @@ class ScrubResult:
     ``redacted``: the input with every finding replaced by ``[REDACTED:<RULE>]`` (same
     length, nulls kept). ``rules_hit``: ``List(String)``, the sorted unique rule ids that
     fired per row (``[]`` for none and for nulls). ``counts``: redactions per rule id.
+    ``findings``: one row per (input row, rule) that redacted something — columns ``row``,
+    ``rule``, ``count`` — so a caller can attribute redactions to whoever owns each row;
+    its ``count`` column sums to ``counts``.
     """
 
     redacted: pl.Series
     rules_hit: pl.Series
     counts: dict[str, int]
+    findings: pl.DataFrame
 
 
 class _Verdicts:
@@ -171,14 +176,28 @@ class _Pass:
 
     def _record(self, rule_id: str, rows: pl.Series, per_row: pl.Series | None = None) -> None:
         if per_row is not None:
-            self.counts[rule_id] += int(per_row.fill_null(0).sum())
-            rows = rows.filter(per_row.fill_null(0) > 0)
+            per_row = per_row.fill_null(0).cast(pl.UInt32)
+            self.counts[rule_id] += int(per_row.sum())
+            rows, per_row = rows.filter(per_row > 0), per_row.filter(per_row > 0)
         else:
             self.counts[rule_id] += rows.len()
+            per_row = pl.Series([1] * rows.len(), dtype=pl.UInt32)
         if rows.len():
             self.hits.append(
-                pl.DataFrame({"row": rows.cast(pl.UInt32), "rule": [rule_id] * rows.len()})
+                pl.DataFrame(
+                    {"row": rows.cast(pl.UInt32), "rule": [rule_id] * rows.len(), "count": per_row}
+                )
             )
+
+    def findings(self) -> pl.DataFrame:
+        """(row, rule, count) for every row a rule redacted something in."""
+        if not self.hits:
+            return pl.DataFrame(schema=_FINDINGS_SCHEMA)
+        return (
+            pl.concat(self.hits)
+            .group_by("row", "rule", maintain_order=True)
+            .agg(pl.col("count").sum())
+        )
 
     def redact(self, rows: pl.Series) -> pl.Series:
         """Apply every rule in order to ``rows``; return the rows whose text changed."""
@@ -236,11 +255,7 @@ class _Pass:
         """``List(String)`` per row: sorted unique rule ids, ``[]`` where none fired."""
         every_row = pl.DataFrame({"row": pl.int_range(0, self.values.len(), eager=True)})
         every_row = every_row.with_columns(pl.col("row").cast(pl.UInt32))
-        pairs = (
-            pl.concat(self.hits)
-            if self.hits
-            else pl.DataFrame(schema={"row": pl.UInt32, "rule": pl.String})
-        )
+        pairs = pl.concat(self.hits) if self.hits else pl.DataFrame(schema=_FINDINGS_SCHEMA)
         per_row = pairs.group_by("row").agg(pl.col("rule").unique().sort())
         return (
             every_row.join(per_row, on="row", how="left", maintain_order="left")
@@ -280,6 +295,7 @@ def scrub(texts: pl.Series) -> ScrubResult:
         redacted=state.values.rename(texts.name),
         rules_hit=state.rules_hit().rename(texts.name),
         counts=counts,
+        findings=state.findings(),
     )
 
 
