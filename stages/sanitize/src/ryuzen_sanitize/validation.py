@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from ryuzen_contracts.ids import EVENT_ID_PATTERN
-from ryuzen_contracts.stack_config import StackConfig
+from ryuzen_contracts.stack_config import Partner, StackConfig
 from ryuzen_contracts.telemetry_event import TelemetryEvent
 
 from ryuzen_sanitize.raw_lines import RawLine, Receipt
@@ -90,6 +90,8 @@ def validate_lines(
     accepted: list[Accepted] = []
     rejected: list[Rejection] = []
     seen_ids: set[str] = set()
+    # A batch names a handful of models thousands of times: look each owner up once.
+    owners: dict[str, Partner | None] = {}
     for line in lines:
         partner = line.receipt.partner if line.receipt else None
         if line.error is not None or line.event is None or line.receipt is None:
@@ -99,7 +101,7 @@ def validate_lines(
                 Rejection(line.number, reason, partner, safe_event_id(line.event), field)
             )
             continue
-        outcome = _validate_event(line, config)
+        outcome = _validate_event(line, config, owners)
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
         elif outcome.event.event_id in seen_ids:
@@ -118,7 +120,9 @@ def validate_lines(
     return accepted, rejected
 
 
-def _validate_event(line: RawLine, config: StackConfig) -> Accepted | Rejection:
+def _validate_event(
+    line: RawLine, config: StackConfig, owners: dict[str, Partner | None]
+) -> Accepted | Rejection:
     assert line.receipt is not None and line.event is not None
     receipt = line.receipt
     event_id = safe_event_id(line.event)
@@ -142,7 +146,9 @@ def _validate_event(line: RawLine, config: StackConfig) -> Accepted | Rejection:
             event_id,
             safe_path(problems[0]["loc"]),
         )
-    owner = config.partner_for_model(event.model.id)
+    if event.model.id not in owners:
+        owners[event.model.id] = config.partner_for_model(event.model.id)
+    owner = owners[event.model.id]
     if owner is None or owner.id != receipt.partner:
         # Either no partner owns the model any more, or the config moved it to another
         # partner since receipt: never guess, the receipt's partner must still own it.
