@@ -369,6 +369,44 @@ def bench_transform(
     }
 
 
+def bench_contract_floor(
+    corpus: Sequence[tuple[dict[str, object], Labels]], per_object: int = 5_000
+) -> dict[str, object]:
+    """The floor under (a): only what every line must pay before any scrubbing — JSON
+    parsing and ``TelemetryEvent`` validation — on the same RAW objects, per core. The
+    transform cannot run faster than this on this machine, so (a) is read against it."""
+    import gc
+    import gzip
+
+    from ryuzen_contracts.telemetry_event import TelemetryEvent
+
+    objects = _raw_objects(corpus, per_object)
+    texts = [
+        line
+        for _, body in objects
+        for line in gzip.decompress(body).decode("utf-8").split("\n")
+        if line
+    ]
+    decoder = json.JSONDecoder()
+    gc.disable()  # as the transform does for each object
+    started = time.process_time()
+    documents = [decoder.decode(text) for text in texts]
+    parse_cpu = time.process_time() - started
+    started = time.process_time()
+    for document in documents:
+        TelemetryEvent.model_validate(document["event"])
+    validate_cpu = time.process_time() - started
+    gc.enable()
+    return {
+        "events": len(texts),
+        "json_parse_events_per_second_per_core": round(len(texts) / parse_cpu),
+        "contract_validation_events_per_second_per_core": round(len(texts) / validate_cpu),
+        "parse_plus_validation_events_per_second_per_core": round(
+            len(texts) / (parse_cpu + validate_cpu)
+        ),
+    }
+
+
 def _print_section(title: str, figures: dict[str, object]) -> None:
     print(f"\n== {title}")
     for key, value in figures.items():
@@ -433,6 +471,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         transform_figures,
     )
     results["transform"] = transform_figures
+    floor = bench_contract_floor(corpus)
+    floor["transform_share_of_floor"] = round(
+        int(transform_figures["events_per_second_per_core"])  # type: ignore[call-overload]
+        / int(floor["parse_plus_validation_events_per_second_per_core"]),  # type: ignore[call-overload]
+        3,
+    )
+    _print_section("(a) floor: per-line JSON parse + TelemetryEvent validation only", floor)
+    results["contract_floor"] = floor
 
     ours = bench_scrubber(corpus)
     _print_section("(b) scrubber, whole corpus (polars, 1 thread)", ours)
