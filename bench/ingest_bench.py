@@ -221,6 +221,27 @@ def run_scenario(
     }
 
 
+def parse_and_compress_floor(batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """The baseline beside the handler, same batches, same run: the least any ingest must do
+    per request — parse the JSON body and gzip it (ISA-L, the level ingest uses) — with no
+    checks, no receipt lines, no checksum and no S3. events/s of CPU time (one thread)."""
+    from ryuzen_ingest.raw_batch import gzip_bytes
+
+    bodies = [json.dumps(batch, separators=(",", ":")).encode() for batch in batches]
+    events = sum(len(batch) for batch in batches)
+    gc.collect()
+    started = time.process_time()
+    for body in bodies:
+        json.loads(body)
+        gzip_bytes(body)
+    seconds = time.process_time() - started
+    return {
+        "events": events,
+        "cpu_seconds": round(seconds, 4),
+        "events_per_second": round(events / seconds),
+    }
+
+
 def gzip_levels(sample: bytes) -> list[dict[str, Any]]:
     """Time and ratio of each gzip library and level on one RAW-sized NDJSON body."""
     from isal import isal_zlib
@@ -390,6 +411,7 @@ def main() -> None:
         "mean_event_bytes": round(len(sample_body) / args.events_per_batch),
         "first_request_ms": round(first_request_ms, 1),
         "throughput": results,
+        "floor_parse_and_gzip": parse_and_compress_floor(batches),
         "gzip_levels": gzip_levels(raw_sample),
         "cold_import": {
             "bytecode_cached": cold_import(bytecode=True),
@@ -418,6 +440,11 @@ def print_report(report: dict[str, Any]) -> None:
             f"{figures['ms_per_batch']} ms/batch; "
             f"moto put_object {share:.0%} of the time"
         )
+    floor = report["floor_parse_and_gzip"]
+    print(
+        f"  {'floor: json.loads + gzip only':28} {floor['events_per_second']:>7,} events/s "
+        "(same batches, no checks, no S3): the handler's ratio to it is in RESULTS.md"
+    )
     levels = ", ".join(
         f"{item['library']} {item['level']}: {item['ms']} ms x{item['ratio']}"
         for item in report["gzip_levels"]
