@@ -1,0 +1,86 @@
+"""The fault-injection harness: the chosen call fails, every other call is untouched."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from ryuzen_contracts.fault_injection import CRASH, Fault, SimulatedCrash, inject, remove
+from ryuzen_contracts.pipeline_steps import StepFailed, failure_detail, step
+
+REGION = "eu-west-1"
+BUCKET = "fault-injection"
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name=REGION)
+        client.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        yield client
+
+
+def _keys(s3) -> list[str]:
+    return [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+
+def test_only_the_chosen_call_fails_and_nothing_of_it_happens(s3) -> None:
+    faults = inject(s3, [Fault("PutObject", "SlowDown", call=2)])
+    s3.put_object(Bucket=BUCKET, Key="one", Body=b"1")
+    with pytest.raises(ClientError) as caught:
+        s3.put_object(Bucket=BUCKET, Key="two", Body=b"2")
+    s3.put_object(Bucket=BUCKET, Key="three", Body=b"3")
+
+    assert caught.value.response["Error"]["Code"] == "SlowDown"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert sorted(_keys(s3)) == ["one", "three"]
+    assert faults.fired == [("PutObject", 2)]
+    assert faults.calls["PutObject"] == 3 and faults.calls["ListObjectsV2"] == 1
+
+
+def test_times_fails_consecutive_calls_then_recovers(s3) -> None:
+    inject(s3, [Fault("PutObject", "InternalError", call=1, times=2)])
+    for _ in range(2):
+        with pytest.raises(ClientError):
+            s3.put_object(Bucket=BUCKET, Key="k", Body=b"x")
+    s3.put_object(Bucket=BUCKET, Key="k", Body=b"x")
+    assert _keys(s3) == ["k"]
+
+
+def test_crash_is_not_an_aws_error(s3) -> None:
+    inject(s3, [Fault("DeleteObject", CRASH)])
+    s3.put_object(Bucket=BUCKET, Key="k", Body=b"x")
+    with pytest.raises(SimulatedCrash):
+        s3.delete_object(Bucket=BUCKET, Key="k")
+    assert _keys(s3) == ["k"]
+
+
+def test_remove_restores_the_client(s3) -> None:
+    faults = inject(s3, [Fault("PutObject", "SlowDown", times=100)])
+    remove(s3, faults)
+    s3.put_object(Bucket=BUCKET, Key="k", Body=b"x")
+    assert _keys(s3) == ["k"] and faults.fired == []
+
+
+def test_fault_numbers_count_from_one() -> None:
+    with pytest.raises(ValueError, match="count from 1"):
+        Fault("PutObject", call=0)
+
+
+def test_a_step_names_where_a_failure_happened_without_its_message() -> None:
+    with pytest.raises(StepFailed) as caught, step("write_sanitized"):
+        raise ValueError("secret value ops@example.com")
+    assert (caught.value.step, caught.value.error) == ("write_sanitized", "ValueError")
+    assert "ops@example.com" not in str(caught.value)
+    assert failure_detail(caught.value) == {"step": "write_sanitized", "error": "ValueError"}
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_the_innermost_step_wins_and_unknown_failures_say_so() -> None:
+    with pytest.raises(StepFailed) as caught, step("outer"), step("inner"):
+        raise KeyError("k")
+    assert caught.value.step == "inner"
+    assert failure_detail(RuntimeError("x")) == {"step": "unknown", "error": "RuntimeError"}
