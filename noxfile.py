@@ -22,6 +22,7 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "contracts": ("ryuzen-contracts", "shared"),
     "analytics": ("ryuzen-analytics", "stages/analytics"),
     "bundle": ("ryuzen-bundle", "stages/bundle"),
+    "cleanup": ("ryuzen-cleanup", "stages/cleanup"),
     "ingest": ("ryuzen-ingest", "stages/ingest"),
     "sanitize": ("ryuzen-sanitize", "stages/sanitize"),
     "tools": ("ryuzen-tools", "tools"),

@@ -172,3 +172,12 @@ def bundle_prefix(partner: str, month: str) -> str:
 def bundle_key(partner: str, month: str) -> str:
     """``{p}/{yyyy-mm}/ryuzen-telemetry-{p}-{yyyy-mm}.zip``."""
     return f"{bundle_prefix(partner, month)}ryuzen-telemetry-{partner}-{month}.zip"
+
+
+def deletion_receipt_key(partner: str, month: str) -> str:
+    """``{p}/{yyyy-mm}/deletion-receipt.dsse.json``: cleanup's signed receipt, beside the bundle.
+
+    It lives in the partner bundle bucket, not a working bucket, so the partner sees it
+    next to the bundle it vouches for and no working-bucket sweep can ever remove it.
+    """
+    return f"{bundle_prefix(partner, month)}deletion-receipt.dsse.json"

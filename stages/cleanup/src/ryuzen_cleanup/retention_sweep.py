@@ -1,0 +1,133 @@
+"""The retention sweep: RAW and quarantine objects older than the stack's retention go.
+
+RAW should live minutes (sanitize deletes each object it consumes), so a RAW object older
+than ``retention.rawHours`` means sanitize failed on it: each one is deleted *and*
+recorded as an ``ERROR`` audit event naming its key (never its content). Quarantine
+objects simply expire after ``retention.quarantineDays``. S3 lifecycle rules stay as the
+backstop, but they only count whole days (and moto never runs them).
+
+Ages come from S3's ``LastModified`` against an injected ``now``, so a test puts objects
+at chosen times instead of sleeping, and the local stack can call ``sweep`` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
+from ryuzen_contracts.key_layout import InvalidKeyPart, parse_raw_key
+
+from ryuzen_cleanup.cleanup_settings import Clients, SweepSettings
+from ryuzen_cleanup.prefix_deletion import MAX_KEYS_PER_DELETE, RetryPolicy, delete_keys
+
+STAGE = "cleanup"
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one sweep deleted (counts only)."""
+
+    raw_deleted: int
+    quarantine_deleted: int
+    raw_retention_hours: int
+    quarantine_retention_days: int
+
+    def as_dict(self) -> dict[str, int]:
+        """The report as plain counts (the Lambda's return value and its log line)."""
+        return {
+            "raw_deleted": self.raw_deleted,
+            "quarantine_deleted": self.quarantine_deleted,
+            "raw_retention_hours": self.raw_retention_hours,
+            "quarantine_retention_days": self.quarantine_retention_days,
+        }
+
+
+@dataclass(frozen=True)
+class _Expired:
+    key: str
+    last_modified: datetime
+
+
+def sweep(
+    clients: Clients, settings: SweepSettings, now: datetime, *, policy: RetryPolicy | None = None
+) -> SweepReport:
+    """Delete RAW older than ``rawHours`` (each an ``ERROR``) and quarantine older than
+    ``quarantineDays``; record a ``RETENTION_SWEEP`` summary when anything went."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("sweep needs a timezone-aware now")
+    retention = settings.retention()
+    audit = AuditLog(clients.dynamodb, settings.audit_table)
+    policy = policy or RetryPolicy()
+
+    raw_deleted = 0
+    for page in _expired_pages(
+        clients.s3, settings.raw_bucket, now - timedelta(hours=retention.raw_hours)
+    ):
+        # Audited before the delete: a failed delete is audited again next hour, while an
+        # audit write failing after the delete would lose the only trace of the object.
+        for expired in page:
+            _audit_raw_straggler(audit, expired, now)
+        delete_keys(clients.s3, settings.raw_bucket, [item.key for item in page], policy)
+        raw_deleted += len(page)
+
+    quarantine_deleted = 0
+    for page in _expired_pages(
+        clients.s3, settings.quarantine_bucket, now - timedelta(days=retention.quarantine_days)
+    ):
+        delete_keys(clients.s3, settings.quarantine_bucket, [item.key for item in page], policy)
+        quarantine_deleted += len(page)
+
+    report = SweepReport(
+        raw_deleted, quarantine_deleted, retention.raw_hours, retention.quarantine_days
+    )
+    if raw_deleted or quarantine_deleted:
+        # Only when something went: an hourly "nothing to do" would bury the trail.
+        audit.write(
+            AuditEvent(
+                event_type=AuditEventType.RETENTION_SWEEP,
+                stage=STAGE,
+                occurred_at=now,
+                detail=dict(report.as_dict()),
+            )
+        )
+    return report
+
+
+def _expired_pages(s3: Any, bucket: str, cutoff: datetime) -> Iterator[list[_Expired]]:
+    """Per listed page (<= 1,000 objects), those last modified before ``cutoff``."""
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(
+        Bucket=bucket, PaginationConfig={"PageSize": MAX_KEYS_PER_DELETE}
+    ):
+        expired = [
+            _Expired(str(item["Key"]), item["LastModified"])
+            for item in page.get("Contents", [])
+            if item["LastModified"] < cutoff
+        ]
+        if expired:
+            yield expired
+
+
+def _audit_raw_straggler(audit: AuditLog, expired: _Expired, now: datetime) -> None:
+    try:
+        parse_raw_key(expired.key)
+        key: str | None = expired.key
+    except InvalidKeyPart:
+        # Not a key ingest writes: it could hold anything (even a URL), so it is not
+        # copied into the audit trail; the error says what kind of object it was.
+        key = None
+    audit.write(
+        AuditEvent(
+            event_type=AuditEventType.ERROR,
+            stage=STAGE,
+            occurred_at=now,
+            detail={
+                "error": "raw_retention_exceeded" if key else "unexpected_raw_object",
+                "raw_key": key,
+                "age_minutes": int((now - expired.last_modified).total_seconds() // 60),
+            },
+        )
+    )
