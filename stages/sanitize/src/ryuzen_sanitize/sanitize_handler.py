@@ -24,6 +24,7 @@ from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.aws_clients import make_client
 from ryuzen_contracts.key_layout import InvalidKeyPart, parse_raw_key
 from ryuzen_contracts.log_safety import error_fields
+from ryuzen_contracts.pipeline_steps import failure_detail, step_of
 from ryuzen_contracts.s3_notifications import s3_keys
 from ryuzen_contracts.settings import StageSettings
 from ryuzen_contracts.signing import KmsSigner, LocalSigner
@@ -53,7 +54,8 @@ class _Runtime:
 
     def __init__(self, settings: SanitizeSettings) -> None:
         self.s3 = make_client("s3")
-        self.audit = AuditLog(make_client("dynamodb"), settings.audit_table)
+        self.dynamodb = make_client("dynamodb")
+        self.audit = AuditLog(self.dynamodb, settings.audit_table)
         self.signer = _signer(settings)
         self.settings = settings
         self.target = SanitizeTarget(
@@ -96,13 +98,13 @@ def record_handler(record: SQSRecord) -> None:
                 "ignoring an object that is not a RAW batch",
                 extra={"message_id": record.message_id},
             )
-            _audit_error(rt.audit, "not_a_raw_key", None)
+            _audit_error(rt.audit, {"step": "parse_key", "error": "not_a_raw_key"}, None)
             continue
         try:
             report = sanitize_object(rt.s3, rt.audit, rt.signer, rt.target, key)
         except Exception as error:
-            logger.error("sanitize failed", extra=error_fields(error))
-            _audit_error(rt.audit, type(error).__name__, key)
+            logger.error("sanitize failed", extra={**error_fields(error), "step": step_of(error)})
+            _audit_error(rt.audit, failure_detail(error), key)
             raise
         logger.info(
             "sanitized",
@@ -116,9 +118,10 @@ def record_handler(record: SQSRecord) -> None:
         )
 
 
-def _audit_error(audit: AuditLog, error: str, key: str | None) -> None:
+def _audit_error(audit: AuditLog, failure: dict[str, str], key: str | None) -> None:
+    # The step and the error type only: an exception's message can quote event data.
     detail: dict[str, str | None] = {
-        "error": error[:64],
+        **failure,
         "raw_key": key if key and len(key) < 200 else None,
     }
     try:

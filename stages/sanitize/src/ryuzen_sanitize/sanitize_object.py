@@ -22,9 +22,10 @@ from typing import Any
 from ryuzen_contracts.attestation import Signer
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.key_layout import parse_raw_key
+from ryuzen_contracts.pipeline_steps import step
 from ryuzen_contracts.stack_config import StackConfig
 
-from ryuzen_sanitize.transform import TransformResult, transform
+from ryuzen_sanitize.transform import PartnerOutput, TransformResult, transform
 
 STAGE = "sanitize"
 # uuid5 namespace for audit event ids derived from a batch: a redelivery writes the
@@ -88,46 +89,54 @@ def write_outputs(
         else {}
     )
     for key, body in result.quarantine_objects.items():
-        put_with_checksum(
-            s3, target.quarantine_bucket, key, body, "application/x-ndjson", **encryption
-        )
+        with step("write_quarantine"):
+            put_with_checksum(
+                s3, target.quarantine_bucket, key, body, "application/x-ndjson", **encryption
+            )
         written.append(key)
     for output in result.partners:
-        put_with_checksum(
-            s3,
-            target.sanitized_bucket,
-            output.parquet_key,
-            output.parquet,
-            "application/vnd.apache.parquet",
-        )
-        put_with_checksum(
-            s3,
-            target.sanitized_bucket,
-            output.certificate_key,
-            output.certificate,
-            "application/json",
-        )
+        with step("write_sanitized"):
+            put_with_checksum(
+                s3,
+                target.sanitized_bucket,
+                output.parquet_key,
+                output.parquet,
+                "application/vnd.apache.parquet",
+            )
+        with step("write_certificate"):
+            put_with_checksum(
+                s3,
+                target.sanitized_bucket,
+                output.certificate_key,
+                output.certificate,
+                "application/json",
+            )
         written += [output.parquet_key, output.certificate_key]
     for output in result.partners:
         if not (output.redactions_by_rule or output.quarantined_by_reason):
             continue
-        audit.write(
-            AuditEvent(
-                event_type=AuditEventType.SCRUB_VIOLATION,
-                stage=STAGE,
-                partner=output.partner,
-                month=result.month,
-                occurred_at=result.received_at,
-                event_id=audit_id(result.batch_id, output.partner, "SCRUB_VIOLATION"),
-                detail={
-                    "batch_id": result.batch_id,
-                    "quarantined_by_reason": output.quarantined_by_reason,
-                    "quarantined_by_rule": output.quarantined_by_rule,
-                    "redactions_by_rule": output.redactions_by_rule,
-                },
-            )
-        )
+        with step("audit_scrub_violation"):
+            _audit_scrub_violation(audit, result, output)
     return written
+
+
+def _audit_scrub_violation(audit: AuditLog, result: TransformResult, output: PartnerOutput) -> None:
+    audit.write(
+        AuditEvent(
+            event_type=AuditEventType.SCRUB_VIOLATION,
+            stage=STAGE,
+            partner=output.partner,
+            month=result.month,
+            occurred_at=result.received_at,
+            event_id=audit_id(result.batch_id, output.partner, "SCRUB_VIOLATION"),
+            detail={
+                "batch_id": result.batch_id,
+                "quarantined_by_reason": output.quarantined_by_reason,
+                "quarantined_by_rule": output.quarantined_by_rule,
+                "redactions_by_rule": output.redactions_by_rule,
+            },
+        )
+    )
 
 
 def sanitize_object(
@@ -141,13 +150,16 @@ def sanitize_object(
     """Sanitize the RAW object at ``key``; raise on any failure so the message is redelivered."""
     report = ObjectReport(batch_id=parse_raw_key(key).batch_id)
     try:
-        body = s3.get_object(Bucket=target.raw_bucket, Key=key)["Body"].read()
+        with step("read_raw"):
+            body = s3.get_object(Bucket=target.raw_bucket, Key=key)["Body"].read()
     except s3.exceptions.NoSuchKey:
         report.already_done = True
         return report
-    result = transform(body, key, target.config, signer, now)
+    with step("transform"):
+        result = transform(body, key, target.config, signer, now)
     report.written_keys = write_outputs(s3, audit, target, result)
-    s3.delete_object(Bucket=target.raw_bucket, Key=key)
+    with step("delete_raw"):
+        s3.delete_object(Bucket=target.raw_bucket, Key=key)
     report.received = result.received
     report.sanitized = {output.partner: output.sanitized for output in result.partners}
     report.quarantined_by_reason = result.quarantined_by_reason
