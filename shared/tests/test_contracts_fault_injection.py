@@ -14,13 +14,18 @@ BUCKET = "fault-injection"
 
 
 @pytest.fixture
-def s3():
+def s3(fake_aws_env):
+    # Inside this package's session-wide moto mock when it is active (mocks nest and share
+    # state), so the bucket is created fresh and removed again.
     with mock_aws():
         client = boto3.client("s3", region_name=REGION)
         client.create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
         yield client
+        for key in _keys(client):
+            client.delete_object(Bucket=BUCKET, Key=key)
+        client.delete_bucket(Bucket=BUCKET)
 
 
 def _keys(s3) -> list[str]:
