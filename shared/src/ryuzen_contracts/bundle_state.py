@@ -5,6 +5,13 @@ so it never shows in the event-type index). Every transition is a conditional wr
 the state *and* a version number read just before, so two writers racing on the same
 month cannot both win, and no state is ever skipped. Cleanup trusts ``DELIVERED`` only
 because reaching it requires a verified SHA-256 checksum.
+
+The read just before the write only protects that one write. A caller that decided
+what to do from an *earlier* read (the builder checks its refusal rules, then starts)
+passes ``expected_version`` — the version it read, ``NO_VERSION`` for a month that had no
+state — so a writer that got in between makes it lose instead of silently continuing
+from a state it never saw (``BUILDING → BUILDING`` is a legal retry, so the state alone
+cannot tell).
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import Any
 from ryuzen_contracts.audit_log import iso_millis, partner_month_pk
 
 STATE_SK = "STATE#BUNDLE"
+# The version of a month that has no state item yet (stored versions start at 1).
+NO_VERSION = 0
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -89,14 +98,30 @@ class BundleStateStore:
         force: bool = False,
         attributes: Mapping[str, str | int | bool] | None = None,
         now: datetime | None = None,
+        expected_version: int | None = None,
     ) -> BundleStateRecord:
-        """Move the partner-month to ``to``; raise IllegalTransition or ConcurrentTransition."""
+        """Move the partner-month to ``to``; raise IllegalTransition or ConcurrentTransition.
+
+        ``expected_version``: the version the caller's decision rests on (``NO_VERSION``:
+        the month had no state). When the stored version differs, ConcurrentTransition is
+        raised and nothing is written; when it matches, the conditional write is on it.
+        None: only the version read here, just before the write, is checked.
+        """
         # A plain string ("DELIVERED") compares equal to the member but fails the identity
         # checks below, which skipped the checksum requirement; normalise it first.
         to = BundleState(to)
+        if expected_version is not None and expected_version < NO_VERSION:
+            raise ValueError(f"expected_version must be >= {NO_VERSION}, not {expected_version}")
         attrs = dict(attributes or {})
         current = self.get(partner, month)
         current_state = current.state if current else None
+        current_version = current.version if current else NO_VERSION
+        # Checked before the state machine: a stale caller lost a race, whatever it asks for.
+        if expected_version is not None and expected_version != current_version:
+            raise ConcurrentTransition(
+                f"bundle {partner} {month}: expected version {expected_version}, found "
+                f"{current_state or 'NEW'} v{current_version} (another writer got in first)"
+            )
         allowed = ALLOWED[current_state]
         if to not in allowed and not (
             force and to is BundleState.BUILDING and current_state in FORCED
@@ -115,7 +140,7 @@ class BundleStateStore:
             merged = attrs  # a (re)build starts from a clean slate
         else:
             merged = {**(current.attributes if current else {}), **attrs}
-        version = (current.version + 1) if current else 1
+        version = current_version + 1
         record = BundleStateRecord(
             partner, month, to, version, iso_millis(now or datetime.now(UTC)), merged
         )

@@ -15,9 +15,28 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 
+from ryuzen_contracts.log_safety import error_fields
+
+# Enough for every problem of a misconfigured stage, short enough for one log line.
+_MESSAGE_LIMIT = 500
+
 
 class SettingsError(RuntimeError):
     """A required environment variable is missing or invalid; the message names it."""
+
+
+def settings_error_fields(error: BaseException) -> dict[str, str]:
+    """Log fields for a failure to read a stage's settings.
+
+    ``log_safety.error_fields`` (type and place), plus the message when it is a
+    SettingsError: ``from_environ`` builds that message from variable names and what is
+    wrong with them, leaving pydantic's input values out, so the operator reads what to
+    fix. Any other error's message could quote a value, and is left out.
+    """
+    fields = error_fields(error)
+    if isinstance(error, SettingsError):
+        fields["error"] = str(error)[:_MESSAGE_LIMIT]
+    return fields
 
 
 class StageSettings(BaseModel):

@@ -1,4 +1,5 @@
-"""Helpers for the pull-handler tests: a moto bundle bucket, settings, and REST proxy events.
+"""Helpers for the pull-handler tests: a moto bundle bucket and bundle-state table,
+settings, and REST proxy events.
 
 Plain helpers, not fixtures (this package's conftest belongs to the builder's tests); each
 test module wraps ``PullWorld`` in its own small fixture.
@@ -10,7 +11,7 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,12 +24,15 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from moto import mock_aws
 from ryuzen_bundle.pull_handler import PullRuntime, handle
 from ryuzen_bundle.pull_settings import PullSettings
+from ryuzen_contracts.bundle_state import BundleState, BundleStateStore
 from ryuzen_contracts.key_layout import bundle_key
 from ryuzen_contracts.signing import generate_local_key
 from ryuzen_contracts.stack_config import StackConfig
+from ryuzen_contracts.tables import audit_table_definition
 
 REGION = "eu-west-1"
 BUCKET = "ryuzen-test-bundles"
+AUDIT_TABLE = "ryuzen-test-audit"
 PRESIGN_ENDPOINT = "http://127.0.0.1:4599"
 ACME_KEY_ID = "k-acme-0001"
 NIMBUS_KEY_ID = "k-nimbus-0001"
@@ -48,12 +52,20 @@ STACK = StackConfig.from_pulumi_values(
     }
 )
 API_KEY_PARTNERS = {ACME_KEY_ID: "acme", NIMBUS_KEY_ID: "nimbus-ai"}
+# The builder's path through the bundle states; a test month is walked along it.
+STATE_PATH = (
+    BundleState.BUILDING,
+    BundleState.BUILT,
+    BundleState.DELIVERED,
+    BundleState.CLEANED,
+)
 
 
 def pull_environ(public_key_file: Path) -> dict[str, str]:
     """The environment Pulumi / the local stack give the pull Lambda (local key file)."""
     return {
         "BUNDLES_BUCKET": BUCKET,
+        "AUDIT_TABLE": AUDIT_TABLE,
         "STACK_CONFIG": STACK.to_json(),
         "API_KEY_PARTNERS": json.dumps(API_KEY_PARTNERS),
         "SIGNING_PUBLIC_KEY_FILE": str(public_key_file),
@@ -155,24 +167,49 @@ class Answer:
 
 @dataclass
 class PullWorld:
-    """A moto bundle bucket, the handler's runtime over it, and helpers to call it."""
+    """A moto bundle bucket and state table, the handler's runtime over them, and helpers."""
 
     s3: Any
+    states: BundleStateStore
     runtime: PullRuntime
     public_key_file: Path
     uploaded: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     def put_bundle(
-        self, partner: str, month: str, data: bytes | None = None, *, sha256: str | None = None
+        self,
+        partner: str,
+        month: str,
+        data: bytes | None = None,
+        *,
+        sha256: str | None = None,
+        state: BundleState | None = BundleState.DELIVERED,
     ) -> bytes:
-        """Store a bundle as the builder does: whole-object SHA-256 in metadata ``sha256``."""
+        """Store a bundle as the builder does: whole-object SHA-256 in metadata ``sha256``,
+        and the month's bundle state moved to ``state`` (None: no state at all).
+
+        ``sha256`` overrides the metadata only; the state always records the real digest.
+        """
         body = data if data is not None else f"zip of {partner} {month}".encode() * 10
-        metadata = {"sha256": sha256 if sha256 is not None else hashlib.sha256(body).hexdigest()}
+        digest = hashlib.sha256(body).hexdigest()
+        metadata = {"sha256": sha256 if sha256 is not None else digest}
         self.s3.put_object(
             Bucket=BUCKET, Key=bundle_key(partner, month), Body=body, Metadata=metadata
         )
         self.uploaded[(partner, month)] = body
+        if state is not None:
+            self.move_state(partner, month, state, digest)
         return body
+
+    def move_state(self, partner: str, month: str, to: BundleState, sha256: str) -> None:
+        """Walk a new month along the builder's path up to ``to``."""
+        for state in STATE_PATH[: STATE_PATH.index(to) + 1]:
+            verified = {"sha256": sha256, "checksum_verified": True}
+            self.states.transition(
+                partner,
+                month,
+                state,
+                attributes=verified if state is BundleState.DELIVERED else None,
+            )
 
     def call(self, path: str, **options: Any) -> Answer:
         result = handle(proxy_event(path, **options), self.runtime)
@@ -183,18 +220,37 @@ class PullWorld:
 
 
 @contextmanager
-def pull_world(tmp_path: Path, credentials: Any = None) -> Iterator[PullWorld]:
-    """A world inside ``mock_aws``; signing credentials default to static ones."""
+def pull_world(
+    tmp_path: Path,
+    credentials: Any = None,
+    *,
+    environ: dict[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Iterator[PullWorld]:
+    """A world inside ``mock_aws``; signing credentials default to static ones.
+
+    ``environ`` adds to (or overrides) the pull environment; with ``PRESIGN_ROLE_ARN`` in
+    it, the runtime assumes that role through moto's STS. ``clock`` is the runtime's clock.
+    """
     public_key = tmp_path / "signing-key.pub.pem"
     generate_local_key(tmp_path / "signing-key.pem", public_key)
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        settings = PullSettings.from_environ(pull_environ(public_key))
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(**audit_table_definition(AUDIT_TABLE))
+        settings = PullSettings.from_environ({**pull_environ(public_key), **(environ or {})})
         runtime = PullRuntime(
-            settings, s3=s3, session=FakeSession(credentials or static_credentials())
+            settings,
+            s3=s3,
+            dynamodb=dynamodb,
+            # moto's STS, made only when a role is to be assumed (a client costs ~80 ms)
+            sts=boto3.client("sts", region_name=REGION) if settings.presign_role_arn else None,
+            session=FakeSession(credentials or static_credentials()),
         )
-        yield PullWorld(s3, runtime, public_key)
+        if clock is not None:
+            runtime.clock = clock
+        yield PullWorld(s3, BundleStateStore(dynamodb, AUDIT_TABLE), runtime, public_key)
 
 
 def url_query(url: str) -> dict[str, str]:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from bundle_build_stack import EVENT_BUS, REGION, BundleStack
 from bundle_build_support import MONTH, NOW, batch
-from conftest import EVENT_BUS, REGION, BundleStack
 from ryuzen_bundle.command_line import main
 from ryuzen_contracts.bundle_state import BundleState
 

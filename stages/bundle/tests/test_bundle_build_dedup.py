@@ -9,8 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from bundle_build_stack import BundleStack
 from bundle_build_support import batch, batch_id_at, frame, parquet_bytes, row
-from conftest import BundleStack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ryuzen_bundle.analytics_frame import ANALYTICS_SCHEMA, AnalyticsSchemaError

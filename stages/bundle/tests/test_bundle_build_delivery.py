@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import BundleStack
+from bundle_build_stack import BundleStack
 from ryuzen_bundle.s3_delivery import (
     MIN_PART_SIZE,
     PART_SIZE,

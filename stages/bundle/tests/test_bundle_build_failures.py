@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from bundle_build_stack import BundleStack
 from bundle_build_support import MONTH, NOW, batch
-from conftest import BundleStack
 from ryuzen_bundle import bundle_builder
 from ryuzen_bundle.bundle_builder import BuildFailed, BuildRequest, BundleServices, build_bundle
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
+from bundle_build_stack import BundleStack
 from bundle_build_support import MONTH, batch
-from conftest import BundleStack
 from ryuzen_bundle import __version__
 from ryuzen_bundle.daily_summary import SUMMARY_SCHEMA
 from ryuzen_contracts.analytics_schema import ANALYTICS_SCHEMA_VERSION, analytics_schema_document

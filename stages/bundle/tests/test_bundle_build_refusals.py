@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bundle_build_stack import BundleStack
 from bundle_build_support import MONTH, NOW, batch
-from conftest import BundleStack
 from ryuzen_bundle.bundle_builder import BuildRefused, BuildRequest, build_bundle
 from ryuzen_bundle.month_window import has_ended, next_month_start, previous_month
 from ryuzen_contracts.audit_log import AuditEventType

@@ -12,8 +12,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from bundle_build_stack import BundleStack
 from bundle_build_support import batch, frame, percentile, row
-from conftest import BundleStack
 from ryuzen_bundle.daily_summary import ERROR_STATUSES, SUMMARY_SCHEMA, summarize
 
 START = datetime(2026, 10, 1, tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from moto import mock_aws
 from ryuzen_bundle import pull_handler
 from ryuzen_bundle.pull_handler import PullRuntime, handle
 from ryuzen_bundle.pull_settings import PullSettings
+from ryuzen_contracts.bundle_state import BundleState
 from ryuzen_contracts.key_layout import bundle_key
 from ryuzen_contracts.settings import SettingsError
 
@@ -205,6 +207,92 @@ def test_a_bundle_without_the_builders_digest_is_not_offered(world: PullWorld, s
     assert world.call("/v1/bundles").json()["bundles"] == []
 
 
+# --- availability follows the bundle state -------------------------------------------------
+
+NOT_FOUND = {"error": "not_found", "detail": "no bundle is available for this month"}
+
+
+def rebuilding(world: PullWorld, partner: str, month: str) -> None:
+    """A delivered month whose forced rebuild has started (its object is being replaced)."""
+    world.put_bundle(partner, month)
+    world.states.transition(partner, month, BundleState.BUILDING, force=True)
+
+
+@pytest.mark.parametrize(
+    "put",
+    [
+        pytest.param(lambda w, p, m: w.put_bundle(p, m, state=None), id="no-state"),
+        pytest.param(lambda w, p, m: w.put_bundle(p, m, state=BundleState.BUILDING), id="BUILDING"),
+        pytest.param(lambda w, p, m: w.put_bundle(p, m, state=BundleState.BUILT), id="BUILT"),
+        pytest.param(rebuilding, id="forced-rebuild-in-progress"),
+    ],
+)
+def test_a_month_not_delivered_is_neither_listed_nor_served(world: PullWorld, put: Any) -> None:
+    # Given acme's 2026-10 object carries the builder's digest, but the month's state does
+    # not say DELIVERED (or CLEANED); 2026-09 is delivered
+    put(world, "acme", "2026-10")
+    world.put_bundle("acme", "2026-09")
+
+    # When acme lists its bundles and asks for that month, and for one that does not exist
+    listed = world.call("/v1/bundles").json()
+    undelivered = handle(proxy_event("/v1/bundles/2026-10"), world.runtime)
+    missing = handle(proxy_event("/v1/bundles/2031-01"), world.runtime)
+
+    # Then the month is not listed, and answers exactly like a missing month
+    assert [entry["month"] for entry in listed["bundles"]] == ["2026-09"]
+    assert undelivered["statusCode"] == missing["statusCode"] == 404
+    assert undelivered["body"] == missing["body"]
+    assert undelivered["headers"] == missing["headers"]
+    assert json.loads(undelivered["body"]) == NOT_FOUND
+
+
+def test_a_month_becomes_available_when_it_is_delivered(world: PullWorld) -> None:
+    data = world.put_bundle("acme", "2026-10", state=BundleState.BUILT)
+    assert world.call("/v1/bundles/2026-10").status == 404
+
+    world.states.transition(
+        "acme",
+        "2026-10",
+        BundleState.DELIVERED,
+        attributes={"sha256": hashlib.sha256(data).hexdigest(), "checksum_verified": True},
+    )
+
+    listed = world.call("/v1/bundles").json()["bundles"]
+    assert [(entry["month"], entry["bytes"]) for entry in listed] == [("2026-10", len(data))]
+    answer = world.call("/v1/bundles/2026-10")
+    assert answer.status == 200
+    assert answer.json()["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_cleaned_month_is_still_served(world: PullWorld) -> None:
+    # Cleanup deleted the month's working telemetry; the bundle itself stays downloadable.
+    data = world.put_bundle("acme", "2026-10", state=BundleState.CLEANED)
+
+    listed = world.call("/v1/bundles").json()["bundles"]
+    answer = world.call("/v1/bundles/2026-10")
+
+    assert [entry["month"] for entry in listed] == ["2026-10"]
+    assert answer.status == 200
+    assert answer.json()["bytes"] == len(data)
+
+
+def test_a_delivered_state_without_an_object_is_404(world: PullWorld) -> None:
+    world.put_bundle("acme", "2026-10")
+    world.s3.delete_object(Bucket=BUCKET, Key=bundle_key("acme", "2026-10"))
+    assert world.call("/v1/bundles/2026-10").json() == NOT_FOUND
+    assert world.call("/v1/bundles").json()["bundles"] == []
+
+
+def test_another_partners_delivered_state_does_not_make_a_month_available(
+    world: PullWorld,
+) -> None:
+    # nimbus-ai's 2026-10 is delivered; acme has an object for 2026-10 but no state of its own
+    world.put_bundle("nimbus-ai", "2026-10")
+    world.put_bundle("acme", "2026-10", state=None)
+    assert world.call("/v1/bundles/2026-10").json() == NOT_FOUND
+    assert world.call("/v1/bundles/2026-10", key_id=NIMBUS_KEY_ID).status == 200
+
+
 @pytest.mark.parametrize(
     "month",
     [
@@ -293,17 +381,24 @@ def test_an_unknown_resource_is_404(world: PullWorld) -> None:
     assert answer.json()["error"] == "not_found"
 
 
-@pytest.mark.parametrize("operation", ["head_object", "list_objects_v2"])
-def test_an_s3_failure_is_503_with_retry_after(
-    world: PullWorld, monkeypatch: pytest.MonkeyPatch, operation: str
+@pytest.mark.parametrize(
+    ("client", "operation", "path"),
+    [
+        pytest.param("s3", "head_object", "/v1/bundles/2026-10", id="s3-head"),
+        pytest.param("s3", "list_objects_v2", "/v1/bundles", id="s3-list"),
+        pytest.param("dynamodb", "get_item", "/v1/bundles/2026-10", id="state-get"),
+        pytest.param("dynamodb", "get_item", "/v1/bundles", id="state-get-in-list"),
+    ],
+)
+def test_a_storage_failure_is_503_with_retry_after(
+    world: PullWorld, monkeypatch: pytest.MonkeyPatch, client: str, operation: str, path: str
 ) -> None:
     world.put_bundle("acme", "2026-10")
 
     def throttled(**_: Any) -> Any:
         raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, operation)
 
-    monkeypatch.setattr(world.s3, operation, throttled)
-    path = "/v1/bundles/2026-10" if operation == "head_object" else "/v1/bundles"
+    monkeypatch.setattr(getattr(world.runtime, client), operation, throttled)
     answer = world.call(path)
     assert answer.status == 503
     assert answer.headers["Retry-After"] == "5"
@@ -334,13 +429,15 @@ def test_logs_carry_no_url_signature_or_key_value(
 
 
 def test_misconfigured_settings_answer_500_json(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     for name in ("BUNDLES_BUCKET", "STACK_CONFIG", "API_KEY_PARTNERS", "SIGNING_KMS_KEY_ID"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AUDIT_TABLE", "audit")
     pull_handler.reset_runtime()
     try:
-        answer = pull_handler.lambda_handler(proxy_event("/v1/bundles"), None)
+        with caplog.at_level(logging.ERROR, logger="ryuzen-bundle-pull"):
+            answer = pull_handler.lambda_handler(proxy_event("/v1/bundles"), None)
     finally:
         pull_handler.reset_runtime()
     assert answer["statusCode"] == 500
@@ -348,6 +445,10 @@ def test_misconfigured_settings_answer_500_json(
         "error": "internal_error",
         "detail": "the bundle API is misconfigured",
     }
+    # The operator reads which variables to fix (a SettingsError quotes no value).
+    (record,) = [r for r in caplog.records if r.getMessage() == "pull settings are invalid"]
+    assert record.error_type == "SettingsError"  # type: ignore[attr-defined]
+    assert "missing environment variable BUNDLES_BUCKET" in record.error  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -369,6 +470,10 @@ def test_misconfigured_settings_answer_500_json(
             id="no-key-source",
         ),
         pytest.param({"BUNDLES_BUCKET": None}, "BUNDLES_BUCKET", id="no-bucket"),
+        pytest.param({"AUDIT_TABLE": None}, "AUDIT_TABLE", id="no-state-table"),
+        pytest.param(
+            {"PRESIGN_ROLE_ARN": "arn:aws:s3:::not-a-role"}, "PRESIGN_ROLE_ARN", id="not-a-role-arn"
+        ),
     ],
 )
 def test_settings_errors_name_the_variable(

@@ -139,7 +139,7 @@ def api_event(load_event: Callable[[str], Any]) -> Callable[..., dict[str, Any]]
 
 @dataclass(frozen=True)
 class MotoAws:
-    """One in-process moto for the whole session; creating boto3 clients is the slow part."""
+    """One in-process moto per test module; creating boto3 clients is the slow part."""
 
     s3: Any
     dynamodb: Any
@@ -159,7 +159,10 @@ class MotoAws:
         self.dynamodb.create_table(**idempotency_table_definition(IDEMPOTENCY_TABLE))
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while a mock_aws is active, every other package's own
+# mock_aws nests inside it and starts with this one's leftovers instead of an empty AWS,
+# so a session-long mock breaks the tests run after these in a combined pytest run.
+@pytest.fixture(scope="module")
 def moto_aws() -> Iterator[MotoAws]:
     """In-process moto with fake credentials; nothing leaves the machine."""
     with pytest.MonkeyPatch.context() as patch:

@@ -276,6 +276,8 @@ CASES = [
     pytest.param(
         ONE, {"api_key_id": "not-mapped"}, 403, "unknown_client", id="unmapped-api-key-id"
     ),
+    pytest.param(ONE, {"api_key_id": ""}, 403, "unknown_client", id="empty-api-key-id"),
+    pytest.param(ONE, {"api_key_id": 7}, 403, "unknown_client", id="api-key-id-not-text"),
     # --- headers, routes
     pytest.param(
         ONE,

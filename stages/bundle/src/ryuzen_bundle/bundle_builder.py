@@ -7,7 +7,10 @@ state only says ``DELIVERED`` once everything a delivery promises has happened:
 1. refusals, before anything is touched: unknown partner, a month that has not ended
    (unless ``allow_open_month``), a month already ``DELIVERED``/``CLEANED`` (unless
    ``force_rebuild``);
-2. state ``BUILDING`` (a conditional write: a concurrent build of the month loses here);
+2. state ``BUILDING``, a conditional write on the version the refusal rules were checked
+   against: a concurrent build that got in between (even one still ``BUILDING``, which
+   would otherwise look like a legal retry) makes this one lose here, before it touches
+   anything in S3;
 3. copy the month's ANALYTICS objects and certificates to local disk, deduplicate the
    events into day parts, summarize, render the report (``month_events``,
    ``daily_summary``, ``report_html``);
@@ -23,8 +26,8 @@ multipart upload that did not complete is aborted. The event is emitted *before*
 last transition because a state of ``DELIVERED`` with no event would never be cleaned
 up; the other way round, cleanup receiving the event while the state is still ``BUILT``
 must refuse (and be retried), which is what it does for any month not ``DELIVERED``.
-Every transition after the first checks the state still carries this build's version,
-so a build that lost a race stops instead of overwriting the winner's record.
+Every transition after the first expects the version this build wrote last, so a build
+that lost a race stops instead of overwriting the winner's record.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from ryuzen_contracts.attestation import Signer
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog, iso_millis
 from ryuzen_contracts.bundle_state import (
     FORCED,
+    NO_VERSION,
     BundleState,
     BundleStateRecord,
     BundleStateStore,
@@ -208,25 +212,6 @@ def check_request(
             "pass --force-rebuild to build and deliver it again"
         )
     return current
-
-
-def _guarded(
-    states: BundleStateStore,
-    request: BuildRequest,
-    expected: BundleStateRecord,
-    to: BundleState,
-    attributes: dict[str, str | int | bool],
-    now: datetime,
-) -> BundleStateRecord:
-    """Transition only if the state is still the one this build wrote last."""
-    current = states.get(request.partner, request.month)
-    if current is None or (current.state, current.version) != (expected.state, expected.version):
-        raise ConcurrentTransition(
-            f"bundle {request.partner} {request.month}: another build changed the state "
-            f"({expected.state} v{expected.version} → "
-            f"{current.state if current else 'NEW'} v{current.version if current else 0})"
-        )
-    return states.transition(request.partner, request.month, to, attributes=attributes, now=now)
 
 
 def _audit(
@@ -412,9 +397,11 @@ def build_bundle(
             force=request.force_rebuild and current is not None and current.state in FORCED,
             attributes={"builder_version": builder_version(), "started_at": iso_millis(created_at)},
             now=created_at,
+            expected_version=current.version if current is not None else NO_VERSION,
         )
     except (IllegalTransition, ConcurrentTransition) as error:
-        raise BuildRefused(str(error)) from None
+        # Chained, so a caller can tell a lost race from a rule.
+        raise BuildRefused(str(error)) from error
     logger.info("building", extra={"partner": request.partner, "month": request.month})
 
     step = "prepare"
@@ -438,18 +425,18 @@ def build_bundle(
             files = len(build.certificates) + len(build.events.parts) + 6
 
         step = "built"
-        record = _guarded(
-            services.states,
-            request,
-            record,
+        record = services.states.transition(
+            request.partner,
+            request.month,
             BundleState.BUILT,
-            {
+            attributes={
                 "bundle_key": key,
                 "bytes": sent.bytes,
                 "sha256": sent.sha256,
                 "events": counts.events,
             },
-            now(),
+            now=now(),
+            expected_version=record.version,
         )
         step = "audit_created"
         object_facts: dict[str, Any] = {
@@ -509,18 +496,18 @@ def build_bundle(
         )
         step = "delivered"
         delivered_at = now()
-        _guarded(
-            services.states,
-            request,
-            record,
+        services.states.transition(
+            request.partner,
+            request.month,
             BundleState.DELIVERED,
-            {
+            attributes={
                 "sha256": sent.sha256,
                 "checksum_verified": True,
                 "checksum_sha256": sent.composite_checksum,
                 "delivered_at": iso_millis(delivered_at),
             },
-            delivered_at,
+            now=delivered_at,
+            expected_version=record.version,
         )
     except Exception as error:
         logger.exception(

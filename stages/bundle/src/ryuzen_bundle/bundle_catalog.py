@@ -1,11 +1,18 @@
-"""What a partner may download: its bundles in the bundle bucket, read from S3 itself.
+"""What a partner may download: its delivered bundles, per the bundle state and S3.
 
-A bundle exists for a partner-month when the object ``bundle_key(partner, month)`` exists
-and carries the whole-object SHA-256 the builder stores in its user metadata ``sha256``
-(an object without it was not written by the builder, or not completely: it is not
-offered). Every key is formed from the caller's own partner id, so no input can address
-another partner's objects — and a month of another partner is simply a key that does not
-exist under this partner's prefix.
+A bundle is available for a partner-month when
+
+* the month's bundle state is ``DELIVERED`` or ``CLEANED`` (cleanup deletes the month's
+  working telemetry, never the bundle). A month still ``BUILDING`` or ``BUILT`` is not
+  offered: its object may be a half-written rebuild, or one whose checksum has not been
+  verified yet; and an object with no state at all was not delivered by the builder;
+* and the object ``bundle_key(partner, month)`` exists and carries the whole-object
+  SHA-256 the builder stores in its user metadata ``sha256`` (the builder adds it only
+  after the upload completed).
+
+Every key is formed from the caller's own partner id, so no input can address another
+partner's objects — and a month of another partner is simply a key that does not exist
+under this partner's prefix.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+from ryuzen_contracts.bundle_state import BundleState, BundleStateStore
 from ryuzen_contracts.key_layout import bundle_key, validate_month, validate_partner_id
 
 SHA256_METADATA = "sha256"
+AVAILABLE_STATES = frozenset({BundleState.DELIVERED, BundleState.CLEANED})
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 
@@ -49,12 +58,17 @@ def partner_bundles_prefix(partner: str) -> str:
     return f"{validate_partner_id(partner)}/"
 
 
-def find_bundle(s3: Any, bucket: str, partner: str, month: str) -> BundleInfo | None:
-    """The partner's bundle for ``month``, or None when there is none (or it is incomplete).
+def find_bundle(
+    s3: Any, states: BundleStateStore, bucket: str, partner: str, month: str
+) -> BundleInfo | None:
+    """The partner's bundle for ``month``, or None when none is available (see above).
 
-    ``month`` must be valid (``validate_month``); other S3 errors propagate.
+    ``month`` must be valid (``validate_month``); DynamoDB and other S3 errors propagate.
     """
     key = bundle_key(partner, validate_month(month))
+    record = states.get(partner, month)
+    if record is None or record.state not in AVAILABLE_STATES:
+        return None
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
@@ -74,7 +88,7 @@ def find_bundle(s3: Any, bucket: str, partner: str, month: str) -> BundleInfo | 
     )
 
 
-def list_bundles(s3: Any, bucket: str, partner: str) -> list[BundleInfo]:
+def list_bundles(s3: Any, states: BundleStateStore, bucket: str, partner: str) -> list[BundleInfo]:
     """Every available bundle of ``partner``, oldest month first."""
     prefix = partner_bundles_prefix(partner)
     months = []
@@ -83,7 +97,8 @@ def list_bundles(s3: Any, bucket: str, partner: str) -> list[BundleInfo]:
             month = _month_of_bundle_key(item["Key"], partner)
             if month is not None:
                 months.append(month)
-    found = (find_bundle(s3, bucket, partner, month) for month in sorted(set(months)))
+    # The bucket says which months might have a bundle, the state which of them are offered.
+    found = (find_bundle(s3, states, bucket, partner, month) for month in sorted(set(months)))
     return [bundle for bundle in found if bundle is not None]
 
 

@@ -14,9 +14,10 @@ Where the remaining lifetime comes from (botocore's credential objects):
   (``get_frozen_credentials`` refreshes them when they are in botocore's refresh window),
   then the expiry is read, and the URL is signed with exactly those frozen credentials.
 * Plain ``Credentials`` show no expiry. Lambda hands its role's credentials to the
-  function as environment variables without ``AWS_CREDENTIAL_EXPIRATION``, so there the
-  configured TTL is used unclamped (the execution environment's credentials outlive the
-  15-minute maximum function timeout, and the stack caps the TTL at 12 hours).
+  function as environment variables without ``AWS_CREDENTIAL_EXPIRATION``, so with them
+  the configured TTL is used unclamped. That is why the pull handler signs with an
+  assumed role's ``RefreshableCredentials`` when ``PRESIGN_ROLE_ARN`` is set
+  (``signing_role.py``): their expiry is the one STS stated.
 """
 
 from __future__ import annotations

@@ -4,30 +4,36 @@ Routes (all ``GET``, all behind the partner's API key):
 
 * ``/v1/bundles`` — ``{"partner", "bundles": [{"month", "bytes", "sha256", "created_at"}]}``;
 * ``/v1/bundles/{month}`` — ``{"url", "expires_at", "sha256", "bytes"}``: a fresh SigV4
-  presigned GET whose TTL is clamped to the signing credentials' lifetime (``presign.py``);
+  presigned GET whose TTL is clamped to the signing credentials' lifetime (``presign.py``;
+  with ``PRESIGN_ROLE_ARN``, credentials of that role, ``signing_role.py``);
 * ``/v1/keys/signing`` — the PEM public key that verifies manifests and certificates.
 
-The partner is ``requestContext.identity.apiKeyId`` mapped through ``API_KEY_PARTNERS``;
-an unknown or missing key id (an ingest client's key, say) is 403 ``unknown_partner``.
-A partner can only ever name its own keys, so another partner's month answers exactly
-like a month that does not exist: the same 404 body. Errors are ``{"error", "detail"}``
-with fixed detail text. Logs carry partner, month, status and TTL — never a URL (it is a
-bearer credential) or a key value.
+Only months whose bundle state is ``DELIVERED`` or ``CLEANED`` are listed and served
+(``bundle_catalog.py``). The partner is ``requestContext.identity.apiKeyId`` mapped
+through ``API_KEY_PARTNERS``; an unknown or missing key id (an ingest client's key, say)
+is 403 ``unknown_partner``. A partner can only ever name its own keys, so another
+partner's month answers exactly like a month that does not exist, or one not delivered
+yet: the same 404 body. Errors are ``{"error", "detail"}`` with fixed detail text. Logs
+carry partner, month, status and TTL — never a URL (it is a bearer credential) or a key
+value.
 
-Settings (``pull_settings.py``) are read on the first request, like ingest's, so the
-cold-start import is the stdlib, powertools' Logger, the key layout and the catalog.
+Settings (``pull_settings.py``) are read and clients made on the first request, like
+ingest's; boto3 loads then too.
 """
 
 from __future__ import annotations
 
 import json
-import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePath
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from ryuzen_contracts.api_keys import api_key_id, identity_of
+from ryuzen_contracts.bundle_state import BundleStateStore
 from ryuzen_contracts.key_layout import InvalidKeyPart, validate_month
+from ryuzen_contracts.log_safety import error_fields
 
 from ryuzen_bundle.bundle_catalog import find_bundle, list_bundles
 from ryuzen_bundle.presign import (
@@ -69,15 +75,26 @@ def not_found() -> PullError:
     return PullError(404, "not_found", "no bundle is available for this month")
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class PullRuntime:
     """Settings and clients for the life of the execution environment."""
 
     settings: PullSettings
     s3: Any = None
+    dynamodb: Any = None
     kms: Any = None
-    # Anything with get_credentials() (a boto3 Session): the credentials that sign URLs.
+    sts: Any = None  # used only with PRESIGN_ROLE_ARN
+    # Anything with get_credentials() (a boto3 Session): without PRESIGN_ROLE_ARN, the
+    # credentials that sign URLs; always the region they are signed for.
     session: Any = None
+    # The time URLs are signed at and assumed-role credentials are judged by (tests move it).
+    clock: Callable[[], datetime] = _utc_now
+    _states: BundleStateStore | None = field(default=None, repr=False)
+    _role_credentials: Any = field(default=None, repr=False)
     _public_key_pem: bytes | None = field(default=None, repr=False)
 
     def s3_client(self) -> Any:
@@ -86,6 +103,42 @@ class PullRuntime:
 
             self.s3 = make_client("s3")
         return self.s3
+
+    def states(self) -> BundleStateStore:
+        """The bundle state store over ``AUDIT_TABLE``."""
+        if self._states is None:
+            if self.dynamodb is None:
+                from ryuzen_contracts.aws_clients import make_client
+
+                self.dynamodb = make_client("dynamodb")
+            self._states = BundleStateStore(self.dynamodb, self.settings.audit_table)
+        return self._states
+
+    def credentials(self) -> Any:
+        """The botocore credentials that sign URLs: the presign role's, else the session's.
+
+        The role's credentials object is kept for the life of the runtime: it is what
+        caches them between requests and refreshes them before they expire.
+        """
+        role_arn = self.settings.presign_role_arn
+        if role_arn is None:
+            return self.signing_session().get_credentials()
+        if self._role_credentials is None:
+            from ryuzen_bundle.signing_role import assumed_role_credentials, session_duration
+
+            if self.sts is None:
+                from ryuzen_contracts.aws_clients import make_client
+
+                self.sts = make_client("sts")
+            self._role_credentials = assumed_role_credentials(
+                self.sts,
+                role_arn,
+                duration_seconds=session_duration(
+                    self.settings.stack_config.presigned_url_ttl_seconds
+                ),
+                clock=self.clock,
+            )
+        return self._role_credentials
 
     def signing_session(self) -> Any:
         if self.session is None:
@@ -158,11 +211,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         runtime = get_runtime()
     except Exception as error:  # a misconfigured stack must still answer JSON
-        from ryuzen_contracts.settings import SettingsError
+        from ryuzen_contracts.settings import settings_error_fields
 
         # A SettingsError names variables and partner ids, nothing a caller sent.
-        fields = _error_fields(error, with_message=isinstance(error, SettingsError))
-        logger.error("pull settings are invalid", extra=fields)
+        logger.error("pull settings are invalid", extra=settings_error_fields(error))
         return error_response(PullError(500, "internal_error", "the bundle API is misconfigured"))
     return handle(event, runtime)
 
@@ -185,7 +237,7 @@ def handle(event: dict[str, Any], runtime: PullRuntime) -> dict[str, Any]:
         log("request refused", extra={"status": refusal.status, "code": refusal.code})
         return error_response(refusal)
     except Exception as error:  # a bug must still answer JSON, and log nothing it could quote
-        logger.error("unexpected error", extra=_error_fields(error, with_message=False))
+        logger.error("unexpected error", extra=error_fields(error))
         return error_response(PullError(500, "internal_error", "unexpected error"))
 
 
@@ -211,9 +263,7 @@ def _route(event: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def _partner(event: dict[str, Any], settings: PullSettings) -> str:
-    identity = (event.get("requestContext") or {}).get("identity") or {}
-    key_id = identity.get("apiKeyId")
-    partner = settings.api_key_partners.get(key_id) if isinstance(key_id, str) else None
+    partner = identity_of(settings.api_key_partners, api_key_id(event))
     if partner is None:
         raise PullError(403, "unknown_partner", "this API key does not belong to a partner")
     return partner
@@ -221,7 +271,9 @@ def _partner(event: dict[str, Any], settings: PullSettings) -> str:
 
 def _list(runtime: PullRuntime, partner: str) -> dict[str, Any]:
     try:
-        bundles = list_bundles(runtime.s3_client(), runtime.settings.bundles_bucket, partner)
+        bundles = list_bundles(
+            runtime.s3_client(), runtime.states(), runtime.settings.bundles_bucket, partner
+        )
     except Exception as error:
         raise _storage_unavailable(error) from None
     logger.info("bundles listed", extra={"status": 200, "bundles": len(bundles)})
@@ -238,13 +290,15 @@ def _bundle_url(runtime: PullRuntime, partner: str, month: str | None) -> dict[s
     logger.append_keys(month=month)
     settings = runtime.settings
     try:
-        bundle = find_bundle(runtime.s3_client(), settings.bundles_bucket, partner, month)
+        bundle = find_bundle(
+            runtime.s3_client(), runtime.states(), settings.bundles_bucket, partner, month
+        )
     except Exception as error:
         raise _storage_unavailable(error) from None
     if bundle is None:
         raise not_found()
     try:
-        credentials = signing_credentials(runtime.signing_session().get_credentials())
+        credentials = signing_credentials(runtime.credentials())
         presigned = presign_get(
             credentials,
             bucket=settings.bundles_bucket,
@@ -252,6 +306,7 @@ def _bundle_url(runtime: PullRuntime, partner: str, month: str | None) -> dict[s
             configured_ttl_seconds=settings.stack_config.presigned_url_ttl_seconds,
             region=runtime.region(),
             endpoint_url=settings.presign_endpoint_url,
+            now=runtime.clock(),
         )
     except CredentialsExpiringError:
         raise PullError(
@@ -284,7 +339,7 @@ def _signing_key(runtime: PullRuntime) -> dict[str, Any]:
     try:
         pem = runtime.public_key_pem()
     except Exception as error:
-        logger.error("public key unavailable", extra=_error_fields(error, with_message=False))
+        logger.error("public key unavailable", extra=error_fields(error))
         raise PullError(
             503, "unavailable", "the signing key cannot be read; retry later", {"Retry-After": "5"}
         ) from None
@@ -298,7 +353,7 @@ def _signing_key(runtime: PullRuntime) -> dict[str, Any]:
 
 
 def _storage_unavailable(error: Exception) -> PullError:
-    logger.error("bundle bucket unavailable", extra=_error_fields(error, with_message=False))
+    logger.error("bundle store unavailable", extra=error_fields(error))
     return PullError(
         503,
         "unavailable",
@@ -324,14 +379,3 @@ def error_response(refusal: PullError) -> dict[str, Any]:
     return json_response(
         refusal.status, {"error": refusal.code, "detail": refusal.detail}, refusal.headers
     )
-
-
-def _error_fields(error: BaseException, *, with_message: bool) -> dict[str, Any]:
-    """Where an error happened, never what it said (it could quote a URL or a key)."""
-    fields: dict[str, Any] = {"error_type": type(error).__name__}
-    frames = traceback.extract_tb(error.__traceback__)
-    if frames:
-        fields["error_at"] = f"{PurePath(frames[-1].filename).name}:{frames[-1].lineno}"
-    if with_message:
-        fields["error"] = str(error)[:500]
-    return fields

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import traceback
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from ryuzen_contracts.api_keys import api_key_id
+from ryuzen_contracts.log_safety import error_fields
 
 from ryuzen_ingest.envelope import Envelope, read_envelope
 from ryuzen_ingest.idempotency import check_idempotency_key
@@ -110,7 +110,6 @@ class IngestRequest:
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> IngestRequest:
         context = event.get("requestContext") or {}
-        identity = context.get("identity") or {}
         request_id = context.get("requestId")
         body = event.get("body")
         return cls(
@@ -120,7 +119,7 @@ class IngestRequest:
             headers=_merge_headers(event),
             body=body if isinstance(body, str) else None,
             is_base64=bool(event.get("isBase64Encoded")),
-            api_key_id=identity.get("apiKeyId"),
+            api_key_id=api_key_id(event),
             request_id=request_id
             if isinstance(request_id, str) and _REQUEST_ID_RE.fullmatch(request_id)
             else None,
@@ -184,11 +183,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         runtime = get_runtime()
     except Exception as error:  # a misconfigured stack must still answer JSON
-        from ryuzen_contracts.settings import SettingsError
+        from ryuzen_contracts.settings import settings_error_fields
 
         # A SettingsError names environment variables and client ids, nothing a caller sent.
-        fields = _error_fields(error, with_message=isinstance(error, SettingsError))
-        logger.error("ingest settings are invalid", extra=fields)
+        logger.error("ingest settings are invalid", extra=settings_error_fields(error))
         return error_response(IngestError(500, ErrorCode.INTERNAL_ERROR, "ingest is misconfigured"))
     return handle(event, context, runtime)
 
@@ -208,7 +206,7 @@ def handle(event: dict[str, Any], context: Any, runtime: IngestRuntime) -> dict[
             logger.info("request rejected", extra=fields)
         return error_response(rejection)
     except Exception as error:  # a bug must still answer JSON, and log nothing it could quote
-        logger.error("unexpected error", extra=_error_fields(error, with_message=False))
+        logger.error("unexpected error", extra=error_fields(error))
         return error_response(IngestError(500, ErrorCode.INTERNAL_ERROR, "unexpected error"))
     logger.info(
         "batch accepted", extra={"batch_id": batch_id, "accepted": accepted, "replayed": replayed}
@@ -251,9 +249,7 @@ def _ingest(request: IngestRequest, context: Any, runtime: IngestRuntime) -> tup
         try:
             guard = runtime.idempotency()
         except Exception as error:  # client creation failing is the store being unavailable
-            logger.error(
-                "idempotency store unavailable", extra=_error_fields(error, with_message=False)
-            )
+            logger.error("idempotency store unavailable", extra=error_fields(error))
             raise unavailable("the idempotency store is unavailable; retry later") from None
         answer, replayed = guard.run(
             client_id=client_id,
@@ -324,15 +320,4 @@ def _audit_write_failure(
         audit = AuditLog(runtime.dynamodb_client(), runtime.settings.audit_table)
         audit.write(AuditEvent(event_type=AuditEventType.ERROR, stage=STAGE, detail=detail))
     except Exception as error:
-        logger.error("audit write failed", extra=_error_fields(error, with_message=False))
-
-
-def _error_fields(error: BaseException, *, with_message: bool) -> dict[str, Any]:
-    """Where an error happened, never what it said (its message could quote a payload)."""
-    fields: dict[str, Any] = {"error_type": type(error).__name__}
-    frames = traceback.extract_tb(error.__traceback__)
-    if frames:
-        fields["error_at"] = f"{PurePath(frames[-1].filename).name}:{frames[-1].lineno}"
-    if with_message:
-        fields["error"] = str(error)[:500]
-    return fields
+        logger.error("audit write failed", extra=error_fields(error))

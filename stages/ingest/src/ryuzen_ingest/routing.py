@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from ryuzen_contracts.api_keys import identity_of
+
 from ryuzen_ingest.responses import ErrorCode, IngestError
 
 if TYPE_CHECKING:
@@ -33,9 +35,9 @@ class PartnerRouter:
         }
         self._memo: dict[str, str | None] = {}
 
-    def client_for_api_key(self, api_key_id: object) -> str:
+    def client_for_api_key(self, api_key_id: str | None) -> str:
         """The ingest client id of an API key id; 403 ``unknown_client`` when there is none."""
-        client_id = self._api_key_clients.get(api_key_id) if isinstance(api_key_id, str) else None
+        client_id = identity_of(self._api_key_clients, api_key_id)
         if client_id is None or client_id not in self._allowed:
             raise IngestError(
                 403, ErrorCode.UNKNOWN_CLIENT, "the API key is not mapped to an ingest client"

@@ -14,10 +14,10 @@ first request, not at cold-start import.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
+from ryuzen_contracts.api_keys import parse_api_key_map
 from ryuzen_contracts.settings import StageSettings
 from ryuzen_contracts.stack_config import StackConfig
 
@@ -40,27 +40,9 @@ class IngestSettings(StageSettings):
 
     @field_validator("api_key_clients", mode="before")
     @classmethod
-    def _parse_api_key_clients(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise ValueError("must be a JSON object of apiKeyId to client id") from None
-            if not isinstance(value, dict):
-                raise ValueError("must be a JSON object of apiKeyId to client id")
-        return value
-
-    @field_validator("api_key_clients")
-    @classmethod
-    def _clients_exist(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        # A field validator, not a model validator, so the error names API_KEY_CLIENTS.
-        # stack_config is declared first, so it is in info.data when it is valid.
+    def _parse_api_key_clients(cls, value: Any, info: ValidationInfo) -> dict[str, str]:
+        # stack_config is declared first, so it is in info.data when it is valid; when it
+        # is not, its own error is reported and the client ids cannot be checked.
         config = info.data.get("stack_config")
-        if config is None:
-            return value  # STACK_CONFIG's own error is reported
-        known = {client.id for client in config.ingest_clients}
-        # Name the client ids only: the API key ids are not secrets, but need not be logged.
-        unknown = sorted({client_id for client_id in value.values() if client_id not in known})
-        if unknown:
-            raise ValueError(f"names ingest clients the stack does not have: {', '.join(unknown)}")
-        return value
+        known = None if config is None else [client.id for client in config.ingest_clients]
+        return parse_api_key_map(value, identity="ingest client", known=known)
