@@ -1,7 +1,9 @@
 """The bundle stage in the local stack: the task, the pull API, the verifying proxy.
 
 One in-process stack with its real stages. Past months' bundles are put straight into the
-bundle bucket (built to the bundle spec, signed with the stack's own key); the current
+bundle bucket (built to the bundle spec, signed with the stack's own key) and given the
+bundle state the builder would have left (``BUILDING → BUILT → DELIVERED`` with a verified
+SHA-256): the pull API only offers a ``DELIVERED`` or ``CLEANED`` month. The current
 month gets real traffic, drained through sanitize and analytics, and is bundled by
 `ryuzen local bundle` (the builder in a subprocess). Then the partner's tools
 (`ryuzen bundle fetch --verify`) against it.
@@ -21,6 +23,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from bundle_zip_fixtures import BundleParts, write_zip
+from ryuzen_contracts.bundle_state import BundleState, BundleStateStore
 from ryuzen_contracts.key_layout import bundle_key, month_of
 from ryuzen_contracts.signing import LocalSigner
 from ryuzen_tools.cli import app
@@ -66,6 +69,10 @@ def pulled(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         assert stack.wait_until_drained(120)
         signer = LocalSigner.from_file(state_dir / "signing-key.pem")
         s3 = stack.clients.client("s3")  # type: ignore[union-attr]
+        states = BundleStateStore(
+            stack.clients.client("dynamodb"),  # type: ignore[union-attr]
+            ready["tables"]["audit"],
+        )
         bundles = {}
         # past months: never the current one, which the builder makes below
         for partner, month in (("acme", "2026-10"), ("acme", "2026-09"), ("nimbus-ai", "2026-08")):
@@ -75,14 +82,36 @@ def pulled(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 BundleParts.typical(signer, partner, month).signed(signer),
             )
             data = path.read_bytes()
+            sha256 = hashlib.sha256(data).hexdigest()
             s3.put_object(
                 Bucket=ready["buckets"]["bundles"],
                 Key=bundle_key(partner, month),
                 Body=data,
-                Metadata={"sha256": hashlib.sha256(data).hexdigest()},
+                Metadata={"sha256": sha256},
             )
+            deliver(states, partner, month, sha256)
             bundles[(partner, month)] = data
+        # a bundle object whose month was never delivered is not offered
+        s3.put_object(
+            Bucket=ready["buckets"]["bundles"],
+            Key=bundle_key("acme", "2026-07"),
+            Body=b"half-built",
+            Metadata={"sha256": hashlib.sha256(b"half-built").hexdigest()},
+        )
+        states.transition("acme", "2026-07", BundleState.BUILDING)
         yield PullStack(stack, ready, state_dir, bundles)
+
+
+def deliver(states: BundleStateStore, partner: str, month: str, sha256: str) -> None:
+    """The bundle states the builder leaves behind a delivered bundle (no event: no cleanup)."""
+    states.transition(partner, month, BundleState.BUILDING)
+    states.transition(partner, month, BundleState.BUILT, attributes={"sha256": sha256})
+    states.transition(
+        partner,
+        month,
+        BundleState.DELIVERED,
+        attributes={"sha256": sha256, "checksum_verified": True},
+    )
 
 
 def test_the_stack_records_the_proxy_and_the_stage_environment(pulled: PullStack) -> None:
@@ -97,10 +126,11 @@ def test_the_stack_records_the_proxy_and_the_stage_environment(pulled: PullStack
     assert environment_path(pulled.state_dir).stat().st_mode & 0o777 == 0o600
 
 
-def test_a_partner_lists_its_own_months(pulled: PullStack) -> None:
+def test_a_partner_lists_its_own_delivered_months(pulled: PullStack) -> None:
     response = pulled.get("/v1/bundles")
     assert response.status_code == 200
     listed = [entry for entry in response.json()["bundles"] if entry["month"] != CURRENT_MONTH]
+    # not 2026-07: its object is there, but the month is still BUILDING
     assert [entry["month"] for entry in listed] == ["2026-09", "2026-10"]
     assert listed[1]["bytes"] == len(pulled.bundles[("acme", "2026-10")])
     assert listed[1]["sha256"] == hashlib.sha256(pulled.bundles[("acme", "2026-10")]).hexdigest()
@@ -125,6 +155,12 @@ def test_another_partners_month_is_the_same_404_as_a_missing_one(pulled: PullSta
     assert theirs.status_code == missing.status_code == 404
     assert theirs.content == missing.content
     assert pulled.get("/v1/bundles/2026-08", partner="nimbus-ai").status_code == 200
+
+
+def test_a_month_that_is_not_delivered_is_the_same_404(pulled: PullStack) -> None:
+    building = pulled.get("/v1/bundles/2026-07")
+    assert building.status_code == 404
+    assert building.content == pulled.get("/v1/bundles/2030-01").content
 
 
 def test_an_invalid_month_is_400(pulled: PullStack) -> None:
@@ -317,10 +353,11 @@ def test_local_bundle_builds_this_month_and_the_partner_fetches_it(
     assert verified["counts"]["events"] == summary["events"]
     assert verified["certificates"] == summary["certificates"] > 0
 
-    # and building it again is refused: the month is delivered
+    # and building it again is refused: the month is delivered (or, once the cleanup
+    # stage has had its BundleDelivered event, cleaned)
     again = local_bundle(pulled, "--month", CURRENT_MONTH, "--allow-open-month")
     assert again.exit_code == 3
-    assert "DELIVERED" in again.stderr or "delivered" in again.stderr
+    assert "is already DELIVERED" in again.stderr or "is already CLEANED" in again.stderr
 
 
 def test_local_bundle_without_a_stack_names_the_state_file(tmp_path: Path) -> None:

@@ -173,7 +173,8 @@ def test_up_send_status_and_a_clean_shutdown(
     assert report["stages"]["ingest"]["outcomes"] == {"http_202": 6, "http_403": 1}
     assert report["stages"]["sanitize"]["errors"] == 0
     assert report["stages"]["sanitize"]["outcomes"] == {"messages_deleted": 7}
-    assert set(report["queues"]) == {"raw-events", "sanitized-events"}
+    assert set(report["queues"]) == {"raw-events", "sanitized-events", "bundle-delivered"}
+    assert report["queues"]["bundle-delivered"]["consumer"] == "cleanup"
     raw_queue = report["queues"]["raw-events"]
     assert raw_queue["depth"] == raw_queue["in_flight"] == raw_queue["dlq"] == 0
     assert raw_queue["consumer"] == "sanitize"

@@ -80,7 +80,11 @@ def test_traffic_flows_from_http_to_the_queue_consumer(project_dir: Path, tmp_pa
         path = state_path(tmp_path)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert read_state(tmp_path)["api"] == ready["api"]
-        assert ready["consumers"] == {"raw-events": "test-sanitize", "sanitized-events": None}
+        assert ready["consumers"] == {
+            "bundle-delivered": None,
+            "raw-events": "test-sanitize",
+            "sanitized-events": None,
+        }
         assert ready["waiting_for"] == {}
         assert os.environ["RAW_BUCKET"] == ready["buckets"]["raw"]
         # and the stages sign with a fresh local key file, never through moto's KMS

@@ -1,4 +1,4 @@
-"""Provisioning creates the whole stack from Pulumi.dev.yaml, and S3 notifies SQS."""
+"""Provisioning creates the whole stack from Pulumi.dev.yaml; S3 and EventBridge feed SQS."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
+from ryuzen_bundle.bundle_event import DETAIL_TYPE, EVENT_SOURCE, emit_bundle_delivered
 from ryuzen_contracts.ids import new_ulid
 from ryuzen_contracts.key_layout import raw_key, sanitized_key
 from ryuzen_contracts.stack_config import load_stack_config, stack_file
 from ryuzen_tools.local_stack.aws import LocalClients
 from ryuzen_tools.local_stack.provision import (
     BUCKET_ROLES,
+    BUNDLE_DELIVERED_ROUTE,
     RAW_PREFIX,
     SANITIZED_SUFFIX,
     LocalStackResources,
@@ -59,7 +61,7 @@ def test_queues_have_dlqs_with_the_redrive_policy(
     aws: LocalClients, resources: LocalStackResources
 ) -> None:
     sqs = aws.client("sqs")
-    assert set(resources.queues) == {"raw-events", "sanitized-events"}
+    assert set(resources.queues) == {"raw-events", "sanitized-events", "bundle-delivered"}
     for role, queue in resources.queues.items():
         assert queue.name == f"ryuzen-{resources.stack}-{role}"
         assert queue.dlq_name == f"{queue.name}-dlq"
@@ -72,7 +74,57 @@ def test_queues_have_dlqs_with_the_redrive_policy(
         }
         assert attributes["VisibilityTimeout"] == "5"
         policy = json.loads(attributes["Policy"])
-        assert policy["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+        sender = "events" if role == "bundle-delivered" else "s3"
+        assert policy["Statement"][0]["Principal"] == {"Service": f"{sender}.amazonaws.com"}
+
+
+def test_bundle_delivered_has_a_rule_on_the_bus_targeting_its_queue(
+    aws: LocalClients, resources: LocalStackResources
+) -> None:
+    events = aws.client("events")
+    rule = resources.event_rules["bundle-delivered"]
+    described = events.describe_rule(Name=rule, EventBusName=resources.event_bus)
+    assert described["State"] == "ENABLED"
+    # the rule matches exactly what the bundle stage emits
+    assert json.loads(described["EventPattern"]) == {
+        "source": [EVENT_SOURCE],
+        "detail-type": [DETAIL_TYPE],
+    }
+    (target,) = events.list_targets_by_rule(Rule=rule, EventBusName=resources.event_bus)["Targets"]
+    queue = resources.queues["bundle-delivered"]
+    assert target["Arn"] == queue.arn
+    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=queue.url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+    policy = json.loads(attributes["Policy"])["Statement"][0]
+    assert policy["Condition"] == {"ArnEquals": {"aws:SourceArn": described["Arn"]}}
+    assert attributes["DelaySeconds"] == str(BUNDLE_DELIVERED_ROUTE.delay_s)
+
+
+def test_the_bundle_stages_event_reaches_the_bundle_delivered_queue(
+    aws: LocalClients, resources: LocalStackResources
+) -> None:
+    # Given the provisioned bus and rule, when the bundle stage's own code emits its event
+    # (and a foreign event too)
+    events = aws.client("events")
+    detail = {"partner": "acme", "month": "2026-10", "bundle_key": "k", "sha256": "0" * 64}
+    emit_bundle_delivered(events, resources.event_bus, detail)
+    events.put_events(
+        Entries=[
+            {
+                "Source": "someone.else",
+                "DetailType": DETAIL_TYPE,
+                "Detail": "{}",
+                "EventBusName": resources.event_bus,
+            }
+        ]
+    )
+    # Then, once the queue's delivery delay has passed for both, the queue holds exactly
+    # the BundleDelivered event, as the cleanup handler reads it
+    queue = resources.queues["bundle-delivered"]
+    (body,) = _drain(aws, queue.url, want=2, timeout_s=BUNDLE_DELIVERED_ROUTE.delay_s + 3)
+    assert (body["source"], body["detail-type"]) == (EVENT_SOURCE, DETAIL_TYPE)
+    assert body["detail"] == detail
 
 
 def test_tables_match_the_contract_definitions(

@@ -1,4 +1,5 @@
-"""``ryuzen bundle fetch|verify`` (a partner's tools) and ``ryuzen local bundle`` (the task).
+"""``ryuzen bundle fetch|verify|verify-receipt`` (a partner's tools) and ``ryuzen local
+bundle`` (the task).
 
 Registered on the main app by ``cli.py``; kept apart so each command module stays one
 concern. Reasons go to stderr in one unwrapped line; results are JSON on stdout.
@@ -14,10 +15,10 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from ryuzen_contracts.key_layout import validate_month
+from ryuzen_contracts.key_layout import validate_month, validate_partner_id
 
 from ryuzen_tools.bundle_fetch import FetchError, download, request_bundle
-from ryuzen_tools.bundle_reports import bundle_report, byte_progress
+from ryuzen_tools.bundle_reports import bundle_report, byte_progress, receipt_report
 from ryuzen_tools.bundle_verify import VerificationError, content_bytes, verify_bundle_file
 from ryuzen_tools.console_reports import report_console
 from ryuzen_tools.local_stack.bundle_task import run_bundle_task
@@ -26,9 +27,11 @@ from ryuzen_tools.local_stack.state_file import (
     StackNotRunningError,
     read_environment,
 )
+from ryuzen_tools.receipt_verify import verify_receipt_file
 
 bundle_app = typer.Typer(
-    no_args_is_help=True, help="A partner's monthly bundle: fetch it, verify it offline."
+    no_args_is_help=True,
+    help="A partner's monthly bundle: fetch it; verify it and its deletion receipt offline.",
 )
 err = Console(stderr=True)
 
@@ -76,6 +79,47 @@ def bundle_verify(
         print(json.dumps(facts, sort_keys=True))
     else:
         report_console(sys.stdout).print(bundle_report(facts))
+
+
+@bundle_app.command("verify-receipt")
+def bundle_verify_receipt(
+    file: Annotated[Path, typer.Argument(help="The receipt: deletion-receipt.dsse.json.")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="PEM public key of the signing stack.")
+    ],
+    partner: Annotated[
+        str | None, typer.Option(help="Fail unless the receipt is for this partner.")
+    ] = None,
+    month: Annotated[
+        str | None, typer.Option(help="Fail unless the receipt is for YYYY-MM.")
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="The bundle ZIP: fail unless the receipt follows it."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Verify a deletion receipt offline: signature and predicate type, partner and month,
+    the bundle it follows, and that the prefixes it proves empty are that month's."""
+    command = "ryuzen bundle verify-receipt"
+    try:
+        if partner is not None:
+            validate_partner_id(partner)
+        if month is not None:
+            validate_month(month)
+    except ValueError as error:
+        raise _fail(command, str(error), as_json=as_json, code=2) from None
+    try:
+        verified = verify_receipt_file(
+            file, public_key, partner=partner, month=month, bundle_path=bundle
+        )
+    except VerificationError as error:
+        raise _fail(command, str(error), as_json=as_json) from None
+    facts = verified.to_dict()
+    if as_json:
+        print(json.dumps(facts, sort_keys=True))
+    else:
+        report_console(sys.stdout).print(receipt_report(facts))
 
 
 @bundle_app.command("fetch")

@@ -92,6 +92,15 @@ class BundleRound:
             if bundle.error is not None
         ]
 
+    def delivered_sha256(self) -> dict[str, str]:
+        """``{partner: sha256}`` of every bundle its task delivered (pulled or not): the
+        months whose BundleDelivered event cleanup receives."""
+        return {
+            partner: str(bundle.task["sha256"])
+            for partner, bundle in sorted(self.partners.items())
+            if bundle.task.get("status") == "delivered" and bundle.task.get("sha256")
+        }
+
     def reconcile(self, sanitized_by_partner: Mapping[str, int]) -> list[str]:
         """Every sanitized event of a partner is in its bundle exactly once.
 

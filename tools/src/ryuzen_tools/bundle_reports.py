@@ -1,4 +1,5 @@
-"""rich renderings for bundles: a byte progress bar, a verified bundle, the demo's bundles."""
+"""rich renderings for bundles: a byte progress bar, a verified bundle, a verified deletion
+receipt, the demo's bundles and their cleanup."""
 
 from __future__ import annotations
 
@@ -81,5 +82,60 @@ def demo_bundles_table(bundles: dict[str, Any]) -> Table:
             str(verified.get("certificates", "-")),
             str(counts.get("events", "-")),
             "[green]yes" if bundle.get("ok") else f"[red]no: {escape(str(bundle.get('error')))}",
+        )
+    return table
+
+
+def receipt_report(facts: dict[str, Any]) -> Table:
+    """A verified deletion receipt (``ReceiptVerification.to_dict()``)."""
+    table = Table(title="deletion receipt verified", show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    bundle = facts.get("bundle") or {}
+    rows: list[tuple[str, Any]] = [
+        ("partner", facts.get("partner")),
+        ("month", facts.get("month")),
+        ("signed by key", facts.get("key_id")),
+        ("receipt sha256", facts.get("receipt_sha256")),
+        ("deleted at", facts.get("deleted_at")),
+        ("bundle", bundle.get("key")),
+        ("bundle sha256", bundle.get("sha256")),
+        ("bundle checked against", facts.get("bundle_checked") or "not given"),
+        ("objects deleted", facts.get("objects_deleted_total")),
+        ("already empty", facts.get("already_empty")),
+        ("deleted keys sha256", facts.get("deleted_keys_sha256")),
+    ]
+    rows += [
+        (f"  in {bucket}", count) for bucket, count in sorted(facts["objects_deleted"].items())
+    ]
+    rows += [
+        ("proven empty", f"{item['bucket']}/{item['prefix']}")
+        for item in facts.get("prefixes_proven_empty") or []
+    ]
+    if facts.get("supersedes"):
+        rows.append(("supersedes", facts["supersedes"]))
+    for name, value in rows:
+        table.add_row(name, "-" if value is None else escape(str(value)))
+    return table
+
+
+def demo_cleanup_table(cleanup: dict[str, Any]) -> Table:
+    """Per partner-month: cleaned, receipt verified, working prefixes listed empty, trail."""
+    table = Table(title="cleanup (delivered → cleaned → receipt verified → prefixes empty)")
+    columns = ("partner", "month", "state", "deleted", "receipt", "left", "trail", "ok")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("deleted", "left") else "left")
+    for partner, entry in sorted((cleanup.get("partners") or {}).items()):
+        receipt = entry.get("receipt") or {}
+        remaining = entry.get("remaining_objects") or {}
+        table.add_row(
+            escape(partner),
+            escape(str(entry.get("month", "-"))),
+            escape(str(entry.get("state") or "-")),
+            str(receipt.get("objects_deleted_total", "-")),
+            f"sha256:{str(receipt['receipt_sha256'])[:12]}…" if receipt else "-",
+            str(sum(remaining.values())) if remaining else "-",
+            escape(str(entry.get("trail_verdict") or "-")),
+            "[green]yes" if entry.get("ok") else f"[red]no: {escape(str(entry.get('error')))}",
         )
     return table

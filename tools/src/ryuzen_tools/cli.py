@@ -1,5 +1,5 @@
-"""The ``ryuzen`` command line: ``local up|status|demo|bundle``, ``send``, ``scan``,
-``verify``, ``bundle fetch|verify``.
+"""The ``ryuzen`` command line: ``local up|status|sweep|demo|bundle``, ``send``, ``scan``,
+``verify``, ``bundle fetch|verify|verify-receipt``, ``audit query|trail``.
 
 Thin on purpose: each command parses options, calls one function of the package and turns
 its result into output and an exit code.
@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,15 +22,19 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from ryuzen_contracts.attestation import ZERO_PII_PREDICATE
+from ryuzen_contracts.settings import SettingsError
 from ryuzen_contracts.stack_config import StackConfigError
 
 from ryuzen_tools import __version__
+from ryuzen_tools.audit_query import audit_app
+from ryuzen_tools.audit_trail import trail_report
 from ryuzen_tools.bundle_commands import bundle_app, local_bundle
-from ryuzen_tools.bundle_reports import demo_bundles_table
+from ryuzen_tools.bundle_reports import demo_bundles_table, demo_cleanup_table
 from ryuzen_tools.console_reports import (
     certificate_report,
     demo_tables,
     event_progress,
+    events_done,
     report_console,
     send_table,
 )
@@ -44,6 +49,7 @@ from ryuzen_tools.local_stack.state_file import (
     write_json_atomically,
 )
 from ryuzen_tools.local_stack.status import stack_status
+from ryuzen_tools.local_stack.sweep_once import sweep_once
 from ryuzen_tools.project_files import load_stack
 from ryuzen_tools.stdout_guard import reserved_stdout
 from ryuzen_tools.synthetic import NoModelsError, SyntheticEvents
@@ -58,6 +64,7 @@ verify_app = typer.Typer(
 )
 app.add_typer(verify_app, name="verify")
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(audit_app, name="audit")
 local_app.command("bundle")(local_bundle)
 
 err = Console(stderr=True)
@@ -117,6 +124,10 @@ def up(
             help="Stage queues' visibility timeout, seconds (raised to a consumer's timeout)."
         ),
     ] = 30,
+    sweep_interval: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds between retention sweeps (hourly in AWS)."),
+    ] = 60,
     log_level: Annotated[
         str, typer.Option(help="Log level of the stack's logs (on stderr).")
     ] = "INFO",
@@ -134,6 +145,7 @@ def up(
         state_dir=state_dir,
         max_receive_count=max_receive_count,
         visibility_timeout_s=visibility_timeout,
+        schedule_interval_s=sweep_interval,
     )
     with reserved_stdout() as stdout:
         local = LocalStack(options)
@@ -168,6 +180,29 @@ def status(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
     print(json.dumps(report, indent=2, sort_keys=True))
 
 
+@local_app.command("sweep")
+def sweep(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
+    """Run one retention sweep against the running stack now: RAW older than the stack's
+    rawHours (each an ERROR audit event) and quarantine older than quarantineDays go.
+    Prints the counts as one JSON line."""
+    command = "ryuzen local sweep"
+    try:
+        counts = sweep_once(state_dir, datetime.now(UTC))
+    except (StackNotRunningError, SettingsError) as error:
+        err.print(f"[red]{command}: {error}")
+        raise typer.Exit(1) from None
+    except (BotoCoreError, ClientError) as error:
+        err.print(f"[red]{command}: the stack in {state_dir} does not answer: {error}")
+        raise typer.Exit(1) from None
+    print(json.dumps(counts, sort_keys=True))
+    err.print(
+        f"deleted {counts['raw_deleted']} RAW objects older than "
+        f"{counts['raw_retention_hours']} h (each audited as an ERROR) and "
+        f"{counts['quarantine_deleted']} quarantine objects older than "
+        f"{counts['quarantine_retention_days']} days"
+    )
+
+
 @local_app.command("demo")
 def demo(
     stack: StackOption = "dev",
@@ -186,12 +221,20 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the queues to drain.")] = 300,
     bundles: Annotated[
         bool,
-        typer.Option(help="Then build, pull and verify every partner's bundle of this month."),
+        typer.Option(
+            help="Then build, pull and verify every partner's bundle of this month, and prove "
+            "its cleanup."
+        ),
     ] = True,
+    cleanup_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for cleanup of every delivered month.")
+    ] = 120,
     log_level: Annotated[str, typer.Option(help="Log level (stderr).")] = "WARNING",
 ) -> None:
     """Start the stack, send synthetic traffic, wait for the queues, print what each stage did;
-    then build every partner's bundle, pull it through the partner API and verify it."""
+    then build every partner's bundle, pull it through the partner API and verify it; then
+    wait for cleanup, print each month's audit trail, verify each deletion receipt and
+    prove the month's working prefixes empty."""
     _configure_logging(log_level)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", log_level.upper())
     signal.signal(signal.SIGTERM, _interrupt)  # unwind like Ctrl-C: the stack stops cleanly
@@ -208,18 +251,24 @@ def demo(
         drain_timeout_s=timeout,
         bundles=bundles,
         out_dir=out,
+        cleanup_timeout_s=cleanup_timeout,
     )
     with reserved_stdout() as stdout:
         try:
             with event_progress(err) as progress:
-                summary = run_demo(options, progress)
+                result = run_demo(options, progress)
         except STARTUP_ERRORS as error:
             err.print(f"[red]ryuzen local demo: {error}")
             raise typer.Exit(1) from None
+        summary = result.summary
         console = report_console(stdout)
         console.print(demo_tables(summary))
         if summary.get("bundles"):
             console.print(demo_bundles_table(summary["bundles"]))
+        for trail in result.trails:
+            console.print(trail_report(trail))
+        if summary.get("cleanup"):
+            console.print(demo_cleanup_table(summary["cleanup"]))
     if out is not None:
         path = out / "summary.json"
         write_json_atomically(path, summary)
@@ -267,7 +316,7 @@ def send(
         api_url=api, api_key=key, concurrency=concurrency, max_attempts=max_attempts
     )
     with TrafficSender(options) as sender, event_progress(err) as progress:
-        result = sender.send(batches, on_batch_done=progress("events", events))
+        result = sender.send(batches, on_batch_done=events_done(progress("events", events)))
     report_console(sys.stdout).print(send_table(result))
     summary: dict[str, Any] = result.summary()
     print(json.dumps(summary, sort_keys=True))

@@ -24,10 +24,9 @@ from ryuzen_tools.traffic import BatchOutcome, SendResult
 
 
 @contextmanager
-def event_progress(
-    console: Console,
-) -> Iterator[Callable[[str, int], Callable[[BatchOutcome], None]]]:
-    """Yield a factory: ``(label, total events) -> per-batch callback`` advancing one bar."""
+def event_progress(console: Console) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """Yield a factory: ``(label, total) -> advance(amount)`` for one bar each (events sent,
+    months cleaned); one rich display holds them all, as rich allows only one at a time."""
     progress = Progress(
         TextColumn("[bold]{task.description:<16}"),
         BarColumn(),
@@ -38,12 +37,17 @@ def event_progress(
         console=console,
     )
 
-    def bar(label: str, total: int) -> Callable[[BatchOutcome], None]:
+    def bar(label: str, total: int) -> Callable[[int], None]:
         task = progress.add_task(label, total=total)
-        return lambda outcome: progress.advance(task, outcome.events)
+        return lambda amount: progress.advance(task, amount)
 
     with progress:
         yield bar
+
+
+def events_done(advance: Callable[[int], None]) -> Callable[[BatchOutcome], None]:
+    """A sender's per-batch callback advancing a bar by the batch's events."""
+    return lambda outcome: advance(outcome.events)
 
 
 def report_console(stream: TextIO) -> Console:

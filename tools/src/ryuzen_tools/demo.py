@@ -12,9 +12,11 @@ stages made of it, from their artifacts:
 * conservation: accepted events = RAW lines sanitize read = sanitized + quarantined;
 * then every partner's bundle for the current month is built, pulled through the partner
   API with that partner's key, downloaded through its presigned URL and verified
-  (``bundle_demo.py``); with ``out_dir`` the bundles are kept in ``out_dir/bundles``.
-
-Later issues extend this check stage by stage.
+  (``bundle_demo.py``); with ``out_dir`` the bundles are kept in ``out_dir/bundles``;
+* and each delivery's ``BundleDelivered`` event makes the cleanup stage delete the
+  month's working telemetry: the demo waits for every delivered month to be ``CLEANED``,
+  reads its audit trail (verdict ``complete``), verifies its deletion receipt and lists
+  its SANITIZED and ANALYTICS prefixes, which must be empty (``cleanup_demo.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from typing import Any
 from ryuzen_contracts.key_layout import month_of
 from ryuzen_contracts.stack_config import StackConfig
 
+from ryuzen_tools.audit_trail import Trail
 from ryuzen_tools.bundle_demo import BundleRound, bundle_round
+from ryuzen_tools.cleanup_demo import CleanupRound, cleanup_round
+from ryuzen_tools.console_reports import events_done
 from ryuzen_tools.local_stack.stack import LocalStack, LocalStackOptions
 from ryuzen_tools.local_stack.state_file import DEFAULT_STATE_DIR
 from ryuzen_tools.local_stack.status import (
@@ -41,10 +46,13 @@ from ryuzen_tools.local_stack.status import (
 )
 from ryuzen_tools.sanitize_report import SanitizeReport, sanitize_report
 from ryuzen_tools.synthetic import SyntheticEvents
-from ryuzen_tools.traffic import BatchOutcome, SendOptions, SendResult, TrafficSender, percentile
+from ryuzen_tools.traffic import SendOptions, SendResult, TrafficSender, percentile
 
-# (client id, events for it) -> callback per finished batch
-ProgressFactory = Callable[[str, int], Callable[[BatchOutcome], None]]
+# (label, total) -> advance(amount): one progress bar (events sent, months cleaned)
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+# Seconds to wait for the bundle-delivered queue once every month is CLEANED: the state is
+# committed inside the handler, the message deleted just after it returns.
+SETTLE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,16 @@ class DemoOptions:
     bundles: bool = True
     # Where the bundles are kept (out_dir/bundles); None: a temporary directory.
     out_dir: Path | None = None
+    # How long to wait for cleanup to finish every delivered month.
+    cleanup_timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """The summary (``summary["ok"]`` is the verdict) and the audit trails it rests on."""
+
+    summary: dict[str, Any]
+    trails: list[Trail]
 
 
 def client_shares(config: StackConfig, events: int) -> dict[str, int]:
@@ -78,8 +96,8 @@ def client_shares(config: StackConfig, events: int) -> dict[str, int]:
     return shares
 
 
-def run_demo(options: DemoOptions, progress: ProgressFactory | None = None) -> dict[str, Any]:
-    """Run the demo and return its summary (``summary["ok"]`` is the verdict)."""
+def run_demo(options: DemoOptions, progress: ProgressFactory | None = None) -> DemoResult:
+    """Run the demo; return its summary and the delivered months' audit trails."""
     started = time.monotonic()
     stack = LocalStack(
         LocalStackOptions(
@@ -111,7 +129,7 @@ def run_demo(options: DemoOptions, progress: ProgressFactory | None = None) -> d
                 ready["api"], ready["ingest_keys"][client_id], options.concurrency
             )
             with TrafficSender(send_options) as sender:
-                on_batch = progress(client_id, count) if progress else None
+                on_batch = events_done(progress(client_id, count)) if progress else None
                 results[client_id] = sender.send(batches, on_batch_done=on_batch)
         sending_s = time.monotonic() - started
         drained = stack.wait_until_drained(options.drain_timeout_s)
@@ -132,18 +150,30 @@ def run_demo(options: DemoOptions, progress: ProgressFactory | None = None) -> d
             Path(ready["public_key"]).read_bytes(),
         )
         checking_s = time.monotonic() - checking
-        bundles = None
+        bundles = cleanup = None
         if options.bundles and drained:
             bundles = _bundles(stack, config, options.out_dir)
-            stages = stack.counters_document()["stages"]  # with the pull API's counters
+            cleanup = _cleanup(stack, bundles, options, progress)
+            stack.wait_until_drained(SETTLE_S)
+            # after the pull API and cleanup ran: their counters, the emptied buckets
+            queues = queues_status(
+                stack.clients.client("sqs"),
+                ready["queues"],
+                ready["consumers"],
+                ready["waiting_for"],
+            )
+            stages = stack.counters_document()["stages"]
             buckets = buckets_status(s3, ready["buckets"])
-    return _summary(
+    summary = _summary(
         options,
         results,
-        _Observed(inventory, raw_events, sanitized, queues, buckets, stages, drained, bundles),
+        _Observed(
+            inventory, raw_events, sanitized, queues, buckets, stages, drained, bundles, cleanup
+        ),
         {"sending": sending_s, "draining": draining_s, "checking": checking_s},
         time.monotonic() - started,
     )
+    return DemoResult(summary, cleanup.trails() if cleanup else [])
 
 
 def _bundles(stack: LocalStack, config: StackConfig, out_dir: Path | None) -> BundleRound:
@@ -155,6 +185,22 @@ def _bundles(stack: LocalStack, config: StackConfig, out_dir: Path | None) -> Bu
         )
     with tempfile.TemporaryDirectory(prefix="ryuzen-demo-bundles-") as directory:
         return bundle_round(stack.stage_environment, stack.ready, partners, month, Path(directory))
+
+
+def _cleanup(
+    stack: LocalStack, bundles: BundleRound, options: DemoOptions, progress: ProgressFactory | None
+) -> CleanupRound:
+    assert stack.clients is not None
+    delivered = bundles.delivered_sha256()
+    return cleanup_round(
+        stack.clients,
+        stack.ready,
+        delivered,
+        bundles.month,
+        options.out_dir / "bundles" if options.out_dir is not None else None,
+        timeout_s=options.cleanup_timeout_s,
+        on_cleaned=progress("cleanup", len(delivered)) if progress else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -169,6 +215,7 @@ class _Observed:
     stages: dict[str, Any]
     drained: bool
     bundles: BundleRound | None = None
+    cleanup: CleanupRound | None = None
 
 
 def _summary(
@@ -244,6 +291,8 @@ def _summary(
     if observed.bundles is not None:
         problems += observed.bundles.problems
         problems += observed.bundles.reconcile(sanitize.sanitized_by_partner)
+    if observed.cleanup is not None:
+        problems += observed.cleanup.problems
     return {
         "stack": options.stack,
         "events_requested": options.events,
@@ -276,6 +325,7 @@ def _summary(
         "stages": observed.stages,
         "drained": observed.drained,
         "bundles": observed.bundles.to_dict(options.out_dir) if observed.bundles else None,
+        "cleanup": observed.cleanup.to_dict(options.out_dir) if observed.cleanup else None,
         "problems": problems,
         "ok": not problems,
     }

@@ -13,9 +13,9 @@ they share ``os.environ``; that is safe because
 Credentials are moto's fake ones, and any session token or profile is removed, so a
 handler can never reach real AWS with a developer's credentials.
 
-Sanitize signs its certificates with the local key file (``SIGNING_KEY_FILE``), never
-through moto's KMS: moto mishandles ``MessageType=DIGEST``, so its signatures would not
-verify. ``SIGNING_KMS_KEY_ID`` is therefore removed too — the handler prefers KMS when it
+Sanitize, the bundle task and cleanup sign with the local key file (``SIGNING_KEY_FILE``),
+never through moto's KMS: moto mishandles ``MessageType=DIGEST``, so its signatures would
+not verify. ``SIGNING_KMS_KEY_ID`` is therefore removed too — the handler prefers KMS when it
 is set, and a value left in a developer's shell must not switch the signer.
 """
 
@@ -49,7 +49,12 @@ def stage_environment(
     public_key_file: Path | None = None,
     presign_endpoint_url: str | None = None,
 ) -> dict[str, str]:
-    """Every variable the stages read, with the local stack's values."""
+    """Every variable the stages read, with the local stack's values.
+
+    Grouped by resource, each with the stages that read it. The pull handler's two
+    (``SIGNING_PUBLIC_KEY_FILE``, ``PRESIGN_ENDPOINT_URL``) name things that exist only
+    once the stack runs, so they are set only when given.
+    """
     environment = {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_REGION": resources.region,
@@ -57,35 +62,36 @@ def stage_environment(
         "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
         "POWERTOOLS_SERVICE_NAME": f"ryuzen-{resources.stack}-local",
-        # ingest, sanitize and analytics
-        "RAW_BUCKET": resources.buckets["raw"],
+        # every stage; the retention sweep reads STACK_CONFIG's retention
         "AUDIT_TABLE": resources.tables["audit"],
         "STACK_CONFIG": config.to_json(),
+        # ingest writes RAW, sanitize consumes it, the sweep removes stragglers
+        "RAW_BUCKET": resources.buckets["raw"],
         # ingest
         "IDEMPOTENCY_TABLE": resources.tables["idempotency"],
         "API_KEY_CLIENTS": json.dumps(resources.api_key_clients(), sort_keys=True),
-        # sanitize (writes it) and analytics (reads it)
+        # sanitize writes it, analytics and the bundle task read it, cleanup empties it
         "SANITIZED_BUCKET": resources.buckets["sanitized"],
+        # sanitize writes it, the sweep expires it
         "QUARANTINE_BUCKET": resources.buckets["quarantine"],
         "QUARANTINE_KMS_KEY_ID": resources.kms_keys["quarantine"],
+        # sanitize, the bundle task and cleanup sign with it
         "SIGNING_KEY_FILE": str(signing_key_file),
-        # analytics
+        # analytics writes it, the bundle task reads it, cleanup empties it
         "ANALYTICS_BUCKET": resources.buckets["analytics"],
+        # the bundle task delivers into it, the pull handler serves from it, cleanup puts
+        # its deletion receipt beside each bundle
+        "BUNDLES_BUCKET": resources.buckets["bundles"],
+        # the bundle task announces BundleDelivered on it
+        "EVENT_BUS_NAME": resources.event_bus,
+        # the pull handler
+        "API_KEY_PARTNERS": json.dumps(resources.api_key_partners(), sort_keys=True),
     }
     if public_key_file is not None and presign_endpoint_url is not None:
-        # The bundle stage: its task (the builder; `ryuzen local bundle` runs it in a
-        # subprocess with this environment, SIGNING_KEY_FILE included) and its pull
-        # handler, which serves the public key and signs its URLs for the verifying proxy
-        # (presign_proxy.py), as moto never checks a presigned URL.
-        environment.update(
-            {
-                "BUNDLES_BUCKET": resources.buckets["bundles"],
-                "EVENT_BUS_NAME": resources.event_bus,
-                "API_KEY_PARTNERS": json.dumps(resources.api_key_partners(), sort_keys=True),
-                "SIGNING_PUBLIC_KEY_FILE": str(public_key_file),
-                "PRESIGN_ENDPOINT_URL": presign_endpoint_url,
-            }
-        )
+        # The pull handler serves the public key and signs its URLs for the verifying
+        # proxy (presign_proxy.py), as moto never checks a presigned URL.
+        environment["SIGNING_PUBLIC_KEY_FILE"] = str(public_key_file)
+        environment["PRESIGN_ENDPOINT_URL"] = presign_endpoint_url
     return environment
 
 

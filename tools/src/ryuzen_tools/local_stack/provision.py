@@ -2,9 +2,11 @@
 
 Names derive from the stack name (``ryuzen-dev-raw``), so two stacks never collide in one
 moto backend. What is created mirrors the Pulumi program where moto can emulate it:
-encrypted, public-access-blocked buckets; S3 event notifications into SQS queues with
-dead-letter queues; the audit and idempotency tables; KMS keys; API keys for every ingest
-client and partner; the EventBridge bus the bundle task announces ``BundleDelivered`` on.
+encrypted, public-access-blocked, never versioned buckets; S3 event notifications into SQS
+queues with dead-letter queues; the audit and idempotency tables; KMS keys; API keys for
+every ingest client and partner; the EventBridge bus the bundle task announces
+``BundleDelivered`` on, and a rule on it whose target is the ``bundle-delivered`` queue
+(in AWS the rule invokes the cleanup Lambda itself; here the queue's poller does).
 Skipped on purpose: the TLS-only bucket policy (moto denies every request under an
 ``aws:SecureTransport`` condition, DESIGN §6).
 """
@@ -28,6 +30,10 @@ from ryuzen_contracts.tables import (
 from ryuzen_tools.local_stack.aws import LocalClients
 
 BUCKET_ROLES = ("raw", "sanitized", "analytics", "quarantine", "bundles", "artifacts")
+# Where telemetry lives while it is worked on. Versioning stays off on them (it is never
+# enabled on any bucket here): with versioning a DeleteObjects only adds delete markers
+# and the data stays, so cleanup's "deleted" would not be true (DESIGN §5).
+WORKING_BUCKET_ROLES = ("raw", "sanitized", "analytics", "quarantine")
 TABLE_ROLES = ("audit", "idempotency")
 
 # key_layout has no constant for these filters; tests assert that raw_key() starts with
@@ -53,6 +59,31 @@ NOTIFICATION_ROUTES = (
     NotificationRoute("raw-events", "raw", "prefix", RAW_PREFIX),
     NotificationRoute("sanitized-events", "sanitized", "suffix", SANITIZED_SUFFIX),
 )
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    """Events of one source and detail-type on the stack's bus, by a rule, into one queue."""
+
+    queue_role: str
+    source: str
+    detail_type: str
+    # A delivery delay on the queue (SQS DelaySeconds); see BUNDLE_DELIVERED_ROUTE.
+    delay_s: int = 0
+
+    def pattern(self) -> str:
+        """The rule's event pattern."""
+        return json.dumps({"source": [self.source], "detail-type": [self.detail_type]})
+
+
+# What ryuzen_bundle.bundle_event emits (a test holds the two together). The builder emits
+# the event just *before* it commits DELIVERED, and cleanup refuses a month that is not
+# DELIVERED yet, to be retried once the queue's visibility timeout ends (a minute). A few
+# seconds' delivery delay lets the commit land first, so the first attempt cleans.
+BUNDLE_DELIVERED_ROUTE = EventRoute(
+    "bundle-delivered", "ryuzen.telemetry", "BundleDelivered", delay_s=5
+)
+EVENT_ROUTES = (BUNDLE_DELIVERED_ROUTE,)
 
 
 @dataclass(frozen=True)
@@ -86,6 +117,14 @@ class QueueResources:
 
 
 @dataclass(frozen=True)
+class QueueSender:
+    """Who may send to a queue: an AWS service principal, from one source ARN."""
+
+    service: str
+    source_arn: str
+
+
+@dataclass(frozen=True)
 class ApiKey:
     """An API Gateway key created by moto; ``owner`` is the client or partner id."""
 
@@ -108,6 +147,8 @@ class LocalStackResources:
     ingest_keys: dict[str, ApiKey] = field(default_factory=dict)
     partner_keys: dict[str, ApiKey] = field(default_factory=dict)
     event_bus: str = ""
+    # EventBridge rule names on ``event_bus``, by the role of the queue each targets.
+    event_rules: dict[str, str] = field(default_factory=dict)
 
     @property
     def signing_key_id(self) -> str:
@@ -161,11 +202,14 @@ def provision(
             route.queue_role,
             resource_name(stack, route.queue_role),
             settings,
-            _bucket_arn(buckets[route.bucket_role]),
+            QueueSender("s3.amazonaws.com", _bucket_arn(buckets[route.bucket_role])),
         )
         for route in NOTIFICATION_ROUTES
     }
     _add_notifications(s3, buckets, queues)
+    event_bus = resource_name(stack, "events")
+    event_rules = _add_event_routes(clients.client("events"), sqs, stack, event_bus, settings)
+    queues.update({role: queue for role, (_, queue) in event_rules.items()})
 
     ddb = clients.client("dynamodb")
     tables = {role: resource_name(stack, role) for role in TABLE_ROLES}
@@ -183,8 +227,6 @@ def provision(
         partner.id: _create_api_key(apigateway, stack, "partner", partner.id, "partner")
         for partner in config.partners
     }
-    event_bus = resource_name(stack, "events")
-    clients.client("events").create_event_bus(Name=event_bus)
     return LocalStackResources(
         stack=stack,
         region=clients.region,
@@ -195,6 +237,7 @@ def provision(
         ingest_keys=ingest_keys,
         partner_keys=partner_keys,
         event_bus=event_bus,
+        event_rules={role: rule for role, (rule, _) in event_rules.items()},
     )
 
 
@@ -269,7 +312,13 @@ def _bucket_arn(bucket: str) -> str:
 
 
 def _create_queue_pair(
-    sqs: Any, role: str, name: str, settings: QueueSettings, source_arn: str
+    sqs: Any,
+    role: str,
+    name: str,
+    settings: QueueSettings,
+    sender: QueueSender,
+    *,
+    delay_s: int = 0,
 ) -> QueueResources:
     dlq_name = f"{name}-dlq"
     dlq_url = sqs.create_queue(
@@ -280,6 +329,7 @@ def _create_queue_pair(
         QueueName=name,
         Attributes={
             "VisibilityTimeout": str(settings.visibility_for(role)),
+            "DelaySeconds": str(delay_s),
             # SQS itself moves a message to the DLQ once it has been received this many
             # times without being deleted; moto honours it (tests/test_event_source.py).
             "RedrivePolicy": json.dumps(
@@ -288,7 +338,7 @@ def _create_queue_pair(
         },
     )["QueueUrl"]
     arn = _queue_arn(sqs, url)
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _s3_may_send(arn, source_arn)})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _may_send(arn, sender)})
     return QueueResources(
         role=role,
         name=name,
@@ -308,19 +358,19 @@ def _queue_arn(sqs: Any, url: str) -> str:
     )
 
 
-def _s3_may_send(queue_arn: str, bucket_arn: str) -> str:
-    # moto does not evaluate queue policies; AWS does, and refuses the notification
-    # configuration without this one.
+def _may_send(queue_arn: str, sender: QueueSender) -> str:
+    # moto does not evaluate queue policies; AWS does, and refuses an S3 notification
+    # configuration (or drops a rule's events) without this one.
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
                     "Effect": "Allow",
-                    "Principal": {"Service": "s3.amazonaws.com"},
+                    "Principal": {"Service": sender.service},
                     "Action": "sqs:SendMessage",
                     "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": bucket_arn}},
+                    "Condition": {"ArnEquals": {"aws:SourceArn": sender.source_arn}},
                 }
             ],
         }
@@ -349,6 +399,34 @@ def _add_notifications(s3: Any, buckets: dict[str, str], queues: dict[str, Queue
                 ]
             },
         )
+
+
+def _add_event_routes(
+    events: Any, sqs: Any, stack: str, event_bus: str, settings: QueueSettings
+) -> dict[str, tuple[str, QueueResources]]:
+    """The bus, and per EventRoute a rule on it targeting a new queue: ``{role: (rule, queue)}``."""
+    events.create_event_bus(Name=event_bus)
+    routes = {}
+    for route in EVENT_ROUTES:
+        rule = resource_name(stack, route.queue_role)
+        rule_arn = events.put_rule(
+            Name=rule, EventBusName=event_bus, EventPattern=route.pattern(), State="ENABLED"
+        )["RuleArn"]
+        queue = _create_queue_pair(
+            sqs,
+            route.queue_role,
+            resource_name(stack, route.queue_role),
+            settings,
+            QueueSender("events.amazonaws.com", rule_arn),
+            delay_s=route.delay_s,
+        )
+        events.put_targets(
+            Rule=rule,
+            EventBusName=event_bus,
+            Targets=[{"Id": f"{route.queue_role}-queue", "Arn": queue.arn}],
+        )
+        routes[route.queue_role] = (rule, queue)
+    return routes
 
 
 def _create_table(ddb: Any, definition: dict[str, Any], ttl_attribute: str) -> None:

@@ -2,8 +2,8 @@
 
 Used as a context manager by ``ryuzen local up``, ``ryuzen local demo`` and the tests.
 Start order is moto → resources → signing key → presign proxy → environment → handlers →
-HTTP → pollers → state file; stop runs the reverse, so nothing ever calls a component that
-already stopped.
+HTTP → pollers and schedules → state file; stop runs the reverse, so nothing ever calls a
+component that already stopped.
 """
 
 from __future__ import annotations
@@ -36,12 +36,15 @@ from ryuzen_tools.local_stack.provision import (
     QueueSettings,
     provision,
 )
+from ryuzen_tools.local_stack.schedule import ScheduledInvoker
 from ryuzen_tools.local_stack.signing_key import LocalSigningKey, create_signing_key
 from ryuzen_tools.local_stack.stage_registry import (
     HTTP_STAGES,
     PENDING_CONSUMERS,
+    SCHEDULED_STAGES,
     SQS_CONSUMERS,
     HttpStage,
+    ScheduledStage,
     SqsConsumer,
     load_callable,
     load_handler,
@@ -84,6 +87,10 @@ class LocalStackOptions:
     resource_prefix: str | None = None
     http_stages: tuple[HttpStage, ...] = HTTP_STAGES
     consumers: tuple[SqsConsumer, ...] = SQS_CONSUMERS
+    scheduled: tuple[ScheduledStage, ...] = SCHEDULED_STAGES
+    # Seconds between runs of every scheduled stage (the retention sweep); None: each
+    # stage's own interval from the registry.
+    schedule_interval_s: float | None = None
     # Handlers by stage name, instead of importing the registered ones (tests).
     handlers: Mapping[str, Handler] = field(default_factory=dict)
 
@@ -98,6 +105,7 @@ class LocalStack:
         self._gateway: ApiGateway | None = None
         self._presign_proxy: PresignProxy | None = None
         self._pollers: list[SqsPoller] = []
+        self._schedules: list[ScheduledInvoker] = []
         self._publisher: CountersPublisher | None = None
         self.runtimes: dict[str, StageRuntime] = {}
         self.resources: LocalStackResources | None = None
@@ -212,14 +220,30 @@ class LocalStack:
                     wait_time_s=self.options.poll_wait_s,
                 )
             )
+        for scheduled in self.options.scheduled:
+            self._schedules.append(
+                ScheduledInvoker(
+                    self._runtime(scheduled, region, stack),
+                    interval_s=self._interval(scheduled),
+                    region=region,
+                    counted=scheduled.counted,
+                )
+            )
         if routes:
             keys = {key.value: key.id for key in self.resources.all_api_keys()}
             self._gateway = ApiGateway(routes, keys, region=region, port=self.options.api_port)
             self._gateway.start()
         for poller in self._pollers:
             poller.start()
+        for schedule in self._schedules:
+            schedule.start()
 
-    def _runtime(self, stage: HttpStage | SqsConsumer, region: str, stack: str) -> StageRuntime:
+    def _interval(self, stage: ScheduledStage) -> float:
+        return self.options.schedule_interval_s or stage.interval_s
+
+    def _runtime(
+        self, stage: HttpStage | SqsConsumer | ScheduledStage, region: str, stack: str
+    ) -> StageRuntime:
         handler = self.options.handlers.get(stage.name)
         if handler is None:
             handler = load_handler(stage.handler)
@@ -234,7 +258,10 @@ class LocalStack:
         return runtime
 
     def stop(self) -> None:
-        """Stop pollers, the API, the counters publisher and moto; forget the state file."""
+        """Stop schedules, pollers, the API, the counters publisher and moto; forget the state."""
+        for schedule in self._schedules:
+            schedule.stop()
+        self._schedules = []
         for poller in self._pollers:
             poller.stop()
         self._pollers = []
@@ -267,6 +294,9 @@ class LocalStack:
             known = triggers.get(stage.name)
             triggers[stage.name] = f"{known}, {route}" if known else f"http {route}"
         triggers.update({c.name: f"sqs {c.queue_role}" for c in self.options.consumers})
+        triggers.update(
+            {s.name: f"schedule every {self._interval(s):g} s" for s in self.options.scheduled}
+        )
         return {
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "stages": {
@@ -330,6 +360,9 @@ class LocalStack:
             },
             "kms_keys": dict(resources.kms_keys),
             "event_bus": resources.event_bus,
+            # EventBridge rules on the bus, by the queue each targets
+            "event_rules": dict(resources.event_rules),
+            "schedules": {s.name: {"every_s": self._interval(s)} for s in self.options.scheduled},
             "signing_key_id": resources.signing_key_id,
             # What the local stages actually sign with: verify certificates with this PEM.
             "public_key": str(self.signing_key.public_key),

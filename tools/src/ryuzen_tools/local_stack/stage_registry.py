@@ -4,8 +4,9 @@ Handlers are named ``module:function`` and imported only when the stack starts, 
 tools package can be imported (and tested) without every stage installed, and a stage that
 is not written yet is simply absent from the registry.
 
-Ingest is HTTP-driven; sanitize consumes ``raw-events``, analytics ``sanitized-events``.
-The cleanup consumer joins ``SQS_CONSUMERS`` with its issue.
+Ingest and the partner pull API are HTTP-driven; sanitize consumes ``raw-events``,
+analytics ``sanitized-events``, cleanup ``bundle-delivered`` (the queue the stack's
+``BundleDelivered`` rule targets); the retention sweep runs on a schedule.
 """
 
 from __future__ import annotations
@@ -45,6 +46,19 @@ class SqsConsumer:
     batch_size: int = 10
     timeout_s: float = 60.0
     reset: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduledStage:
+    """A stage invoked every ``interval_s`` seconds, as an EventBridge Scheduler rate does."""
+
+    name: str
+    handler: str
+    interval_s: float
+    timeout_s: float = 300.0
+    reset: str | None = None
+    # Numbers of the handler's answer added up into the stage's outcome counters.
+    counted: tuple[str, ...] = ()
 
 
 HTTP_STAGES: tuple[HttpStage, ...] = (
@@ -92,6 +106,28 @@ SQS_CONSUMERS: tuple[SqsConsumer, ...] = (
         batch_size=10,
         timeout_s=60.0,
         reset="ryuzen_analytics.analytics_handler:reset_runtime",
+    ),
+    # One BundleDelivered event an invocation, as the EventBridge rule invokes the function
+    # in AWS; a month's deletion is a few thousand DeleteObjects keys at most, seconds.
+    SqsConsumer(
+        "cleanup",
+        "ryuzen_cleanup.cleanup_handler:lambda_handler",
+        "bundle-delivered",
+        batch_size=1,
+        timeout_s=60.0,
+        reset="ryuzen_cleanup.cleanup_handler:reset_runtime",
+    ),
+)
+
+SCHEDULED_STAGES: tuple[ScheduledStage, ...] = (
+    # Hourly in AWS. Locally every minute by default (`ryuzen local up --sweep-interval`),
+    # so a RAW straggler is seen soon; `ryuzen local sweep` runs one at once.
+    ScheduledStage(
+        "retention-sweep",
+        "ryuzen_cleanup.sweep_handler:lambda_handler",
+        interval_s=60.0,
+        reset="ryuzen_cleanup.sweep_handler:reset_runtime",
+        counted=("raw_deleted", "quarantine_deleted"),
     ),
 )
 

@@ -63,10 +63,10 @@ def queues_status(
     return report
 
 
-def count_objects(s3: Any, bucket: str) -> tuple[int, int]:
-    """``(objects, bytes)`` in a bucket."""
+def count_objects(s3: Any, bucket: str, prefix: str = "") -> tuple[int, int]:
+    """``(objects, bytes)`` in a bucket, or under ``prefix`` in it."""
     objects = size = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             objects += 1
             size += int(item.get("Size", 0))
