@@ -88,3 +88,9 @@ def test_the_innermost_step_wins_and_untagged_failures_say_unknown() -> None:
         raise KeyError("k")
     assert step_of(caught.value) == "inner"
     assert failure_detail(RuntimeError("x")) == {"step": "unknown", "error": "RuntimeError"}
+
+
+def test_a_modeled_error_is_raised_as_the_clients_own_class(s3) -> None:
+    inject(s3, [Fault("GetObject", "NoSuchKey")])
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket=BUCKET, Key="k")

@@ -67,8 +67,11 @@ class Fault:
         """Whether the ``number``-th call of ``operation`` fails."""
         return operation == self.operation and self.call <= number < self.call + self.times
 
-    def exception(self) -> Exception:
-        """What the failing call raises."""
+    def exception(self, exceptions: Any = None) -> Exception:
+        """What the failing call raises: the client's own modeled class for the code when
+        ``exceptions`` (a client's ``.exceptions``) knows it — so ``except
+        ddb.exceptions.ConditionalCheckFailedException`` catches it as it would a real
+        race — else a plain ``ClientError``, as botocore raises for unmodeled codes."""
         if self.error == CRASH:
             return SimulatedCrash(f"simulated crash before {self.operation}")
         status = _STATUS.get(self.error, 500)
@@ -76,7 +79,8 @@ class Fault:
             "Error": {"Code": self.error, "Message": f"injected {self.error}"},
             "ResponseMetadata": {"HTTPStatusCode": status},
         }
-        return ClientError(response, self.operation)
+        error_class = exceptions.from_code(self.error) if exceptions is not None else ClientError
+        return error_class(response, self.operation)
 
 
 @dataclass
@@ -84,6 +88,7 @@ class InjectedFaults:
     """The faults installed on one client, and what they did."""
 
     faults: list[Fault]
+    exceptions: Any = None  # the client's modeled exception classes
     calls: Counter[str] = field(default_factory=Counter)
     fired: list[tuple[str, int]] = field(default_factory=list)
 
@@ -95,12 +100,12 @@ class InjectedFaults:
         for fault in self.faults:
             if fault.matches(operation, number):
                 self.fired.append((operation, number))
-                raise fault.exception()
+                raise fault.exception(self.exceptions)
 
 
 def inject(client: Any, faults: list[Fault]) -> InjectedFaults:
     """Install ``faults`` on ``client`` (a boto3 client); returns the record of calls."""
-    injected = InjectedFaults(list(faults))
+    injected = InjectedFaults(list(faults), client.exceptions)
     client.meta.events.register("before-call.*.*", injected.before_call)
     return injected
 
