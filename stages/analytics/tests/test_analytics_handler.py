@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote_plus
 
 import pytest
 from analytics_fixtures import MONTH, PARTNER, RECEIVED_AT, sanitized_batch
+from analytics_lambda_events import EVENTS, Context, notification, sqs_event
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from ryuzen_analytics import analytics_handler
 from ryuzen_analytics.analytics_handler import (
@@ -20,40 +18,6 @@ from ryuzen_contracts.audit_log import AuditEventType
 from ryuzen_contracts.ids import new_ulid
 from ryuzen_contracts.key_layout import analytics_key, certificate_key, sanitized_key
 from ryuzen_contracts.settings import SettingsError
-
-EVENTS = Path(__file__).parent / "events"
-
-
-class Context:
-    function_name = "ryuzen-analytics"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:ryuzen-analytics"
-    memory_limit_in_mb = 1024
-    aws_request_id = "request-1"
-    log_group_name = "/aws/lambda/ryuzen-analytics"
-    log_stream_name = "stream"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def notification(bucket: str, key: str, event_name: str = "ObjectCreated:Put") -> str:
-    template = json.loads((EVENTS / "s3_object_created.json").read_text())
-    record = template["Records"][0]
-    record["eventName"] = event_name
-    record["s3"]["bucket"]["name"] = bucket
-    # S3 form-encodes keys in notifications: "=" arrives as %3D, a space as "+".
-    record["s3"]["object"]["key"] = quote_plus(key, safe="/")
-    return json.dumps(template)
-
-
-def sqs_event(*bodies: str) -> dict[str, Any]:
-    template = json.loads((EVENTS / "sqs_batch.json").read_text())
-    record = template["Records"][0]
-    template["Records"] = [
-        {**record, "messageId": f"m{i}", "body": body} for i, body in enumerate(bodies)
-    ]
-    return template
 
 
 @pytest.fixture
@@ -146,7 +110,11 @@ def test_one_bad_object_fails_alone(handler_env) -> None:
     errors = stack.audit.system_events(RECEIVED_AT.replace(year=2000))
     assert [e.event_type for e in errors] == [AuditEventType.ERROR]
     assert errors[0].stage == "analytics"
-    assert errors[0].detail == {"error": "SanitizedObjectError", "sanitized_key": bad_key}
+    assert errors[0].detail == {
+        "step": "check_sanitized",
+        "error": "SanitizedObjectError",
+        "sanitized_key": bad_key,
+    }
 
 
 def test_a_redelivered_message_succeeds_again(handler_env) -> None:
@@ -179,7 +147,11 @@ def test_an_s3_failure_fails_the_message(handler_env) -> None:
     assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert stack.keys("analytics") == [analytics_key(PARTNER, MONTH, 28, batch)]
     (error,) = stack.audit.system_events(RECEIVED_AT.replace(year=2000))
-    assert error.detail == {"error": "NoSuchKey", "sanitized_key": missing}
+    assert error.detail == {
+        "step": "read_sanitized",
+        "error": "NoSuchKey",
+        "sanitized_key": missing,
+    }
 
 
 def test_a_batch_that_fails_entirely_raises(handler_env) -> None:

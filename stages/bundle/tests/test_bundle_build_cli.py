@@ -117,7 +117,7 @@ def test_a_failed_build_exits_one_and_names_the_step(
         "partner": "acme",
         "month": MONTH,
         "status": "failed",
-        "step": "event",
+        "step": "emit_event",
         "error": "ResourceNotFoundException",
     }
     state = stack.state()

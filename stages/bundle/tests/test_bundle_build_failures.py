@@ -105,25 +105,25 @@ def delivered_put(kwargs: dict[str, Any]) -> bool:
 
 CASES = [
     Case(
-        "prepare",
+        "list_analytics",
         BundleState.BUILDING,
         lambda s: swap(s, s3=Faulty(s.s3, "get_paginator")),
     ),
     Case(
-        "prepare",
+        "download_analytics",
         BundleState.BUILDING,
         lambda s: swap(
             s, s3=Faulty(s.s3, "get_object", when=lambda kw: kw["Key"].startswith("analytics/"))
         ),
     ),
     Case(
-        "upload",
+        "start_upload",
         BundleState.BUILDING,
         lambda s: swap(s, s3=Faulty(s.s3, "create_multipart_upload")),
     ),
-    Case("upload", BundleState.BUILDING, lambda s: swap(s, s3=Faulty(s.s3, "upload_part"))),
+    Case("upload_part", BundleState.BUILDING, lambda s: swap(s, s3=Faulty(s.s3, "upload_part"))),
     Case(
-        "upload",
+        "complete_upload",
         BundleState.BUILDING,
         lambda s: swap(s, s3=Faulty(s.s3, "complete_multipart_upload")),
     ),
@@ -134,13 +134,13 @@ CASES = [
         object_left=True,
     ),
     Case(
-        "verify",
+        "verify_upload",
         BundleState.BUILT,
         lambda s: swap(s, s3=Faulty(s.s3, "head_object", answer=wrong_checksum)),
         object_left=True,
     ),
     Case(
-        "metadata",
+        "store_metadata",
         BundleState.BUILT,
         lambda s: swap(s, s3=Faulty(s.s3, "copy_object")),
         object_left=True,
@@ -152,16 +152,19 @@ CASES = [
         object_left=True,
     ),
     Case(
-        "event",
+        "emit_event",
         BundleState.BUILT,
         lambda s: swap(s, events=Faulty(s.events, "put_events", answer=failed_entry)),
         object_left=True,
     ),
     Case(
-        "event", BundleState.BUILT, lambda s: swap(s, events=Faulty(s.events, "put_events")), True
+        "emit_event",
+        BundleState.BUILT,
+        lambda s: swap(s, events=Faulty(s.events, "put_events")),
+        True,
     ),
     Case(
-        "delivered",
+        "mark_delivered",
         BundleState.BUILT,
         lambda s: swap(
             s, states=BundleStateStore(Faulty(s.ddb, "put_item", when=delivered_put), "audit")
@@ -214,7 +217,10 @@ def test_a_failure_at_each_step_never_reaches_delivered(stack: BundleStack, case
     assert errors[0].detail["step"] == case.step
     assert errors[0].detail["bundle_key"] == "acme/2026-10/ryuzen-telemetry-acme-2026-10.zip"
     kinds = {e.event_type for e in stack.audit_events()}
-    assert AuditEventType.BUNDLE_DELIVERED not in kinds or case.step in ("event", "delivered")
+    assert AuditEventType.BUNDLE_DELIVERED not in kinds or case.step in (
+        "emit_event",
+        "mark_delivered",
+    )
     assert bool(stack.bundle_keys()) is case.object_left
     assert stack.open_uploads() == []
     assert bool(stack.delivered_events()) is case.event_sent
@@ -243,7 +249,7 @@ def test_a_build_that_lost_the_month_to_another_stops_at_built(
         stack.build()
 
     # Then it stops; the other build's record stands
-    assert failure.value.step == "built"
+    assert failure.value.step == "mark_built"
     state = stack.state()
     assert state is not None and state.state is BundleState.BUILDING and state.version == 2
 

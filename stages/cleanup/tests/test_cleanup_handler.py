@@ -175,7 +175,7 @@ def test_a_failure_is_audited_and_the_message_retried(
         cleanup_handler.lambda_handler(sqs_batch(json.dumps(eventbridge_event())), CONTEXT)
 
     errors = [e for e in stack.events() if e.event_type is AuditEventType.ERROR]
-    assert [e.detail for e in errors] == [{"error": "NoSuchBucket"}]
+    assert [e.detail for e in errors] == [{"step": "delete_sanitized", "error": "NoSuchBucket"}]
     assert stack.states.get(PARTNER, MONTH).state is BundleState.DELIVERED
 
 

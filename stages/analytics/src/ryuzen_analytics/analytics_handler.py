@@ -22,6 +22,7 @@ from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.aws_clients import make_client
 from ryuzen_contracts.key_layout import InvalidKeyPart, SanitizedKey, parse_sanitized_key
 from ryuzen_contracts.log_safety import error_fields
+from ryuzen_contracts.pipeline_steps import failure_detail, step_of
 from ryuzen_contracts.s3_notifications import s3_keys
 from ryuzen_contracts.settings import StageSettings
 
@@ -44,7 +45,8 @@ class _Runtime:
 
     def __init__(self, settings: AnalyticsSettings) -> None:
         self.s3 = make_client("s3")
-        self.audit = AuditLog(make_client("dynamodb"), settings.audit_table)
+        self.dynamodb = make_client("dynamodb")
+        self.audit = AuditLog(self.dynamodb, settings.audit_table)
         self.settings = settings
         self.target = AnalyticsTarget(
             sanitized_bucket=settings.sanitized_bucket,
@@ -86,8 +88,8 @@ def record_handler(record: SQSRecord) -> None:
         try:
             report = normalize_object(rt.s3, rt.target, key)
         except Exception as error:
-            logger.error("analytics failed", extra=error_fields(error))
-            _audit_error(rt.audit, type(error).__name__, key)
+            logger.error("analytics failed", extra={**error_fields(error), "step": step_of(error)})
+            _audit_error(rt.audit, failure_detail(error), key)
             raise
         logger.info(
             "normalized",
@@ -104,9 +106,10 @@ def record_handler(record: SQSRecord) -> None:
         )
 
 
-def _audit_error(audit: AuditLog, error: str, key: str) -> None:
+def _audit_error(audit: AuditLog, failure: dict[str, str], key: str) -> None:
+    # The step and the error type only: an exception's message can quote event data.
     detail: dict[str, str | None] = {
-        "error": error[:64],
+        **failure,
         "sanitized_key": key if len(key) < 200 else None,
     }
     try:

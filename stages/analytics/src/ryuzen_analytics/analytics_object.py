@@ -4,6 +4,9 @@ Every output key is a function of the SANITIZED key and the rows' receipt day
 (``analytics_key(partner, month, day, batch_id)``), and the Parquet bytes are a function
 of the input bytes, so a redelivered notification overwrites the same objects with the
 same content. Nothing is deleted: SANITIZED stays until the month is delivered (cleanup).
+Each side effect runs as a named step (``pipeline_steps.step``), so a failure's ``ERROR``
+audit event says where it happened; a crash between two day objects is healed by the
+redelivery rewriting both.
 
 The day partition is the *receipt* day, like the month: ingest stamps one ``received_at``
 on a whole batch, so a batch is one object. Should a SANITIZED file ever hold rows of
@@ -21,6 +24,7 @@ from typing import Any
 
 import polars as pl
 from ryuzen_contracts.key_layout import analytics_key, parse_sanitized_key
+from ryuzen_contracts.pipeline_steps import step
 
 from ryuzen_analytics.normalize import normalize
 from ryuzen_analytics.sanitized_parquet import check_matches_key, read_sanitized
@@ -92,21 +96,27 @@ def normalize_object(s3: Any, target: AnalyticsTarget, key: str) -> ObjectReport
     retrying cannot fix but an operator must see) propagate, so the message is redelivered
     and ends in the DLQ.
     """
-    parsed = parse_sanitized_key(key)
-    if parsed.is_certificate:
-        raise ValueError("a certificate is not SANITIZED Parquet")
+    with step("parse_key"):
+        parsed = parse_sanitized_key(key)
+        if parsed.is_certificate:
+            raise ValueError("a certificate is not SANITIZED Parquet")
     report = ObjectReport(parsed.partner, parsed.month, parsed.batch_id)
-    body = s3.get_object(Bucket=target.sanitized_bucket, Key=key)["Body"].read()
-    sanitized = read_sanitized(body)
-    report.rows_in = sanitized.height
-    if sanitized.is_empty():
-        return report
-    check_matches_key(sanitized, parsed)
-    analytics = normalize(sanitized)
-    report.rows_out = analytics.height
-    report.late = int(analytics.get_column("late").sum())
-    for day, rows in by_receipt_day(analytics):
+    with step("read_sanitized"):
+        body = s3.get_object(Bucket=target.sanitized_bucket, Key=key)["Body"].read()
+    with step("check_sanitized"):
+        sanitized = read_sanitized(body)
+        report.rows_in = sanitized.height
+        if sanitized.is_empty():
+            return report
+        check_matches_key(sanitized, parsed)
+    with step("normalize"):
+        analytics = normalize(sanitized)
+        report.rows_out = analytics.height
+        report.late = int(analytics.get_column("late").sum())
+        days = by_receipt_day(analytics)
+    for day, rows in days:
         output_key = analytics_key(parsed.partner, parsed.month, day, parsed.batch_id)
-        put_with_checksum(s3, target.analytics_bucket, output_key, to_parquet(rows))
+        with step("write_analytics"):
+            put_with_checksum(s3, target.analytics_bucket, output_key, to_parquet(rows))
         report.written_keys.append(output_key)
     return report

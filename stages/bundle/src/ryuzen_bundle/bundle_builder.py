@@ -20,14 +20,25 @@ state only says ``DELIVERED`` once everything a delivery promises has happened:
 6. audit ``BUNDLE_DELIVERED``, emit ``BundleDelivered``, and only then state
    ``DELIVERED`` (with ``sha256`` and ``checksum_verified``) — the commit point.
 
-Any failure after step 2 writes an ``ERROR`` audit event (error type and step, never a
-message that could hold a URL) and leaves the state at ``BUILDING`` or ``BUILT``; a
-multipart upload that did not complete is aborted. The event is emitted *before* the
-last transition because a state of ``DELIVERED`` with no event would never be cleaned
-up; the other way round, cleanup receiving the event while the state is still ``BUILT``
-must refuse (and be retried), which is what it does for any month not ``DELIVERED``.
+Every side effect runs as a named step (``pipeline_steps.step``: ``read_state``,
+``mark_building``, ``list_analytics``, ``download_analytics``, ``fetch_certificates``,
+``summarize``, ``start_upload``, ``upload_part``, ``sign_manifest``, ``complete_upload``,
+``mark_built``, ``audit_created``, ``verify_upload``, ``store_metadata``,
+``verify_metadata``, ``audit_delivered``, ``emit_event``, ``mark_delivered``). Any failure
+other than a refusal writes an ``ERROR`` audit event (``failure_detail``: the step and
+the error type, never a message that could hold a URL) and leaves the state where it was,
+``BUILDING`` or ``BUILT``; a multipart upload that did not complete is aborted.
+
+The event is emitted *before* the last transition because a state of ``DELIVERED`` with
+no event would never be cleaned up; the other way round, cleanup receiving the event
+while the state is still ``BUILT`` must refuse (and be retried), which is what it does
+for any month not ``DELIVERED``.
 Every transition after the first expects the version this build wrote last, so a build
-that lost a race stops instead of overwriting the winner's record.
+that lost a race stops instead of overwriting the winner's record. Each build stamps a
+``build_id`` on its ``BUILDING`` record (carried through ``BUILT`` and ``DELIVERED``): when
+a transition's write landed but its answer was lost (botocore's retry then meets the
+build's own write as a conditional-check failure), the record read back is this build's
+and the build goes on instead of reporting a failure over a state it did reach.
 """
 
 from __future__ import annotations
@@ -54,7 +65,10 @@ from ryuzen_contracts.bundle_state import (
     ConcurrentTransition,
     IllegalTransition,
 )
+from ryuzen_contracts.ids import new_ulid
 from ryuzen_contracts.key_layout import bundle_key, validate_month, validate_partner_id
+from ryuzen_contracts.log_safety import error_fields
+from ryuzen_contracts.pipeline_steps import failure_detail, step
 from ryuzen_contracts.stack_config import StackConfig
 
 from ryuzen_bundle.bundle_event import bundle_delivered_detail, emit_bundle_delivered
@@ -98,10 +112,14 @@ class BuildRefused(RuntimeError):  # noqa: N818 -- a refusal, not an error of th
 
 
 class BuildFailed(RuntimeError):  # noqa: N818 -- reads as what happened
-    """The build started and failed at ``step``; the state is BUILDING or BUILT."""
+    """The build failed at ``step``; the state is where it was, or BUILDING or BUILT.
+
+    The message names the step and the error type only: the error's own message can quote
+    a URL or a key, and this one reaches the task's log.
+    """
 
     def __init__(self, step: str, error: BaseException) -> None:
-        super().__init__(f"bundle build failed at step '{step}': {type(error).__name__}: {error}")
+        super().__init__(f"bundle build failed at step '{step}': {type(error).__name__}")
         self.step = step
         self.error = error
 
@@ -205,7 +223,8 @@ def check_request(
             f"{request.month} has not ended (it ends {ends}); "
             "pass --allow-open-month to bundle it anyway"
         )
-    current = states.get(request.partner, request.month)
+    with step("read_state"):
+        current = states.get(request.partner, request.month)
     if current is not None and current.state in FORCED and not request.force_rebuild:
         raise BuildRefused(
             f"{request.partner} {request.month} is already {current.state}; "
@@ -233,19 +252,69 @@ def _audit(
     )
 
 
-def _audit_error(
-    audit: AuditLog, request: BuildRequest, step: str, error: BaseException, key: str
-) -> None:
+def _failed(audit: AuditLog, request: BuildRequest, error: BaseException) -> BuildFailed:
+    """Log and audit a failure (step and error type, never a message); the error to raise."""
+    failure = failure_detail(error)
+    logger.error("bundle build failed", extra={**error_fields(error), **failure})
     try:
         _audit(
             audit,
             AuditEventType.ERROR,
             request,
-            {"error": type(error).__name__[:64], "step": step, "bundle_key": key},
+            {**failure, "bundle_key": bundle_key(request.partner, request.month)},
             datetime.now(UTC),
         )
-    except Exception:  # the audit trail must not mask the original failure
-        logger.exception("could not write the ERROR audit event")
+    except Exception as audit_error:  # the audit trail must not mask the original failure
+        logger.error("could not write the ERROR audit event", extra=error_fields(audit_error))
+    return BuildFailed(failure["step"], error)
+
+
+def _transition(
+    states: BundleStateStore,
+    request: BuildRequest,
+    to: BundleState,
+    *,
+    build_id: str,
+    expected_version: int,
+    attributes: dict[str, str | int | bool],
+    now: datetime,
+    force: bool = False,
+) -> BundleStateRecord:
+    """Move the month to ``to`` from ``expected_version``; raise as the store does.
+
+    A write that failed may still have landed: its answer was lost (a timeout or a 5xx
+    after the commit), and botocore's retry then met this build's own write — as a
+    ``ConcurrentTransition``, or as the same error again. So on any failure the record is
+    read back, and when it is this build's (``to``, one version on, this ``build_id``) the
+    transition happened and is returned; otherwise the original error is raised.
+    """
+    try:
+        return states.transition(
+            request.partner,
+            request.month,
+            to,
+            force=force,
+            attributes=attributes,
+            now=now,
+            expected_version=expected_version,
+        )
+    except Exception as error:
+        try:
+            stored = states.get(request.partner, request.month)
+        except Exception:
+            raise error from None  # the read-back failing says nothing new
+        if (
+            stored is not None
+            and stored.state is to
+            and stored.version == expected_version + 1
+            and stored.attributes.get("build_id") == build_id
+        ):
+            logger.warning(
+                "the state write landed; only its answer was lost",
+                extra={"partner": request.partner, "month": request.month, "state": to.value},
+            )
+            return stored
+        raise
 
 
 @dataclass
@@ -290,21 +359,31 @@ def _prepare(build: _Build) -> None:
             build.work / "certificates",
             workers=build.tuning.certificate_workers,
         )
-        objects = list_analytics(s3, target.analytics_bucket, request.partner, request.month)
-        build.events = deduplicate_month(
-            download_in_order(
-                s3,
-                target.analytics_bucket,
-                objects,
-                build.work / "analytics",
-                workers=build.tuning.download_workers,
-            ),
-            sum(item.size for item in objects),
-            build.work / "spill",
-            build.work / "events",
-            build.tuning.dedup,
-        )
-        build.certificates = certificates.result()
+        with step("list_analytics"):
+            objects = list_analytics(s3, target.analytics_bucket, request.partner, request.month)
+        with step("download_analytics"):
+            build.events = deduplicate_month(
+                download_in_order(
+                    s3,
+                    target.analytics_bucket,
+                    objects,
+                    build.work / "analytics",
+                    workers=build.tuning.download_workers,
+                ),
+                sum(item.size for item in objects),
+                build.work / "spill",
+                build.work / "events",
+                build.tuning.dedup,
+            )
+        with step("fetch_certificates"):
+            build.certificates = certificates.result()
+    with step("summarize"):
+        _summarize(build)
+
+
+def _summarize(build: _Build) -> None:
+    """The daily summary (to disk) and the HTML report of the deduplicated month."""
+    request = build.request
     days: dict[int, list[Path]] = {}
     for part in build.events.parts:
         days.setdefault(part.day, []).append(part.path)
@@ -333,9 +412,19 @@ def _prepare(build: _Build) -> None:
 
 def _write_zip(build: _Build, stream: MultipartUploadStream) -> None:
     """Every entry, then the manifest over them and its signed envelope."""
+    archive = BundleZip(stream, build.created_at)
+    try:
+        _write_entries(build, archive)
+    except BaseException:
+        archive.discard()
+        raise
+    archive.close()
+
+
+def _write_entries(build: _Build, archive: BundleZip) -> None:
+    """The month's files, the report, schema and README, certificates, then the manifest."""
     assert build.figures is not None and build.summary_path is not None
     request = build.request
-    archive = BundleZip(stream, build.created_at)
     for part in build.events.parts:
         archive.add_file(part.name, part.path, rows=part.rows)
     archive.add_file(
@@ -365,10 +454,10 @@ def _write_zip(build: _Build, stream: MultipartUploadStream) -> None:
         counts=build.counts,
         files=list(archive.entries),
     )
-    manifest, envelope = sign_manifest(stmt, build.services.signer)
+    with step("sign_manifest"):
+        manifest, envelope = sign_manifest(stmt, build.services.signer)
     archive.add_bytes(MANIFEST_NAME, manifest)
     archive.add_bytes(MANIFEST_DSSE_NAME, envelope)
-    archive.close()
 
 
 def build_bundle(
@@ -381,37 +470,50 @@ def build_bundle(
 ) -> BundleReport:
     """Build, deliver, verify and record the bundle of ``request``'s partner-month.
 
-    Raises BuildRefused (nothing was touched) or BuildFailed (state BUILDING or BUILT,
-    an ERROR audit event written).
+    Raises BuildRefused (nothing was touched) or BuildFailed (the state where it was, or
+    BUILDING or BUILT — never DELIVERED; an ERROR audit event written).
     """
     tuning = tuning or BuildTuning()
     started = time.monotonic()
     created_at = now()
-    current = check_request(services.states, target.config, request, created_at)
-    key = bundle_key(request.partner, request.month)
+    build_id = new_ulid(created_at)
     try:
-        record = services.states.transition(
-            request.partner,
-            request.month,
-            BundleState.BUILDING,
-            force=request.force_rebuild and current is not None and current.state in FORCED,
-            attributes={"builder_version": builder_version(), "started_at": iso_millis(created_at)},
-            now=created_at,
-            expected_version=current.version if current is not None else NO_VERSION,
-        )
+        current = check_request(services.states, target.config, request, created_at)
+        with step("mark_building"):
+            record = _transition(
+                services.states,
+                request,
+                BundleState.BUILDING,
+                build_id=build_id,
+                expected_version=current.version if current is not None else NO_VERSION,
+                force=request.force_rebuild and current is not None and current.state in FORCED,
+                attributes={
+                    "builder_version": builder_version(),
+                    "started_at": iso_millis(created_at),
+                    "build_id": build_id,
+                },
+                now=created_at,
+            )
+    except BuildRefused:
+        raise
     except (IllegalTransition, ConcurrentTransition) as error:
         # Chained, so a caller can tell a lost race from a rule.
         raise BuildRefused(str(error)) from error
+    except Exception as error:  # the state could not be read or written: nothing touched
+        raise _failed(services.audit, request, error) from error
     logger.info("building", extra={"partner": request.partner, "month": request.month})
+    key = bundle_key(request.partner, request.month)
 
-    step = "prepare"
     try:
-        with tempfile.TemporaryDirectory(prefix="ryuzen-bundle-", dir=tuning.work_dir) as tmp:
+        # "work_dir": creating or removing the local work directory; inner steps name the rest.
+        with (
+            step("work_dir"),
+            tempfile.TemporaryDirectory(prefix="ryuzen-bundle-", dir=tuning.work_dir) as tmp,
+        ):
             build = _Build(request, target, services, tuning, created_at, Path(tmp), key)
             _prepare(build)
             counts = build.counts
 
-            step = "upload"
             with MultipartUploadStream(
                 services.s3,
                 target.bundles_bucket,
@@ -420,101 +522,104 @@ def build_bundle(
                 part_size=tuning.part_size,
                 max_in_flight=tuning.max_in_flight,
             ) as stream:
-                _write_zip(build, stream)
+                with step("write_zip"):
+                    _write_zip(build, stream)
                 sent: UploadedObject = stream.complete()
             files = len(build.certificates) + len(build.events.parts) + 6
 
-        step = "built"
-        record = services.states.transition(
-            request.partner,
-            request.month,
-            BundleState.BUILT,
-            attributes={
-                "bundle_key": key,
-                "bytes": sent.bytes,
-                "sha256": sent.sha256,
-                "events": counts.events,
-            },
-            now=now(),
-            expected_version=record.version,
-        )
-        step = "audit_created"
+        with step("mark_built"):
+            record = _transition(
+                services.states,
+                request,
+                BundleState.BUILT,
+                build_id=build_id,
+                expected_version=record.version,
+                attributes={
+                    "bundle_key": key,
+                    "bytes": sent.bytes,
+                    "sha256": sent.sha256,
+                    "events": counts.events,
+                },
+                now=now(),
+            )
         object_facts: dict[str, Any] = {
             "bundle_key": key,
             "bytes": sent.bytes,
             "sha256": sent.sha256,
         }
-        _audit(
-            services.audit,
-            AuditEventType.BUNDLE_CREATED,
-            request,
-            {
-                **object_facts,
-                "events": counts.events,
-                "duplicates_removed": counts.duplicates_removed,
-                "late_events": counts.late_events,
-                "quarantined": counts.quarantined,
-                "files": files,
-                "parts": len(sent.parts),
-            },
-            now(),
-        )
+        with step("audit_created"):
+            _audit(
+                services.audit,
+                AuditEventType.BUNDLE_CREATED,
+                request,
+                {
+                    **object_facts,
+                    "events": counts.events,
+                    "duplicates_removed": counts.duplicates_removed,
+                    "late_events": counts.late_events,
+                    "quarantined": counts.quarantined,
+                    "files": files,
+                    "parts": len(sent.parts),
+                },
+                now(),
+            )
 
-        step = "verify"
-        verify_uploaded(services.s3, sent)
-        step = "metadata"
-        store_sha256_metadata(
-            services.s3, sent, content_type=ZIP_CONTENT_TYPE, copy_limit=tuning.copy_object_limit
-        )
-        verified: VerifiedChecksum = verify_uploaded(services.s3, sent, expect_metadata=True)
+        with step("verify_upload"):
+            verify_uploaded(services.s3, sent)
+        with step("store_metadata"):
+            store_sha256_metadata(
+                services.s3,
+                sent,
+                content_type=ZIP_CONTENT_TYPE,
+                copy_limit=tuning.copy_object_limit,
+            )
+        with step("verify_metadata"):
+            verified: VerifiedChecksum = verify_uploaded(services.s3, sent, expect_metadata=True)
 
-        step = "audit_delivered"
-        _audit(
-            services.audit,
-            AuditEventType.BUNDLE_DELIVERED,
-            request,
-            {
-                **object_facts,
-                "checksum_sha256": sent.composite_checksum,
-                "checksum_type": verified.checksum_type,
-                "checksum_verified": True,
-                "parts_verified": verified.parts_checked,
-            },
-            now(),
-        )
-        step = "event"
-        event_id = emit_bundle_delivered(
-            services.events,
-            target.event_bus_name,
-            bundle_delivered_detail(
-                partner=request.partner,
-                month=request.month,
-                bundle_key=key,
-                sha256=sent.sha256,
-                size=sent.bytes,
-            ),
-        )
-        step = "delivered"
-        delivered_at = now()
-        services.states.transition(
-            request.partner,
-            request.month,
-            BundleState.DELIVERED,
-            attributes={
-                "sha256": sent.sha256,
-                "checksum_verified": True,
-                "checksum_sha256": sent.composite_checksum,
-                "delivered_at": iso_millis(delivered_at),
-            },
-            now=delivered_at,
-            expected_version=record.version,
-        )
+        with step("audit_delivered"):
+            _audit(
+                services.audit,
+                AuditEventType.BUNDLE_DELIVERED,
+                request,
+                {
+                    **object_facts,
+                    "checksum_sha256": sent.composite_checksum,
+                    "checksum_type": verified.checksum_type,
+                    "checksum_verified": True,
+                    "parts_verified": verified.parts_checked,
+                },
+                now(),
+            )
+        with step("emit_event"):
+            event_id = emit_bundle_delivered(
+                services.events,
+                target.event_bus_name,
+                bundle_delivered_detail(
+                    partner=request.partner,
+                    month=request.month,
+                    bundle_key=key,
+                    sha256=sent.sha256,
+                    size=sent.bytes,
+                ),
+            )
+        with step("mark_delivered"):
+            delivered_at = now()
+            _transition(
+                services.states,
+                request,
+                BundleState.DELIVERED,
+                build_id=build_id,
+                expected_version=record.version,
+                attributes={
+                    "sha256": sent.sha256,
+                    "checksum_verified": True,
+                    "checksum_sha256": sent.composite_checksum,
+                    "delivered_at": iso_millis(delivered_at),
+                },
+                now=delivered_at,
+            )
     except Exception as error:
-        logger.exception(
-            "bundle build failed", extra={"step": step, "error_type": type(error).__name__}
-        )
-        _audit_error(services.audit, request, step, error, key)
-        raise BuildFailed(step, error) from error
+        raise _failed(services.audit, request, error) from error
 
     report = BundleReport(
         partner=request.partner,

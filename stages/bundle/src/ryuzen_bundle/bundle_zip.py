@@ -80,3 +80,11 @@ class BundleZip:
     def close(self) -> None:
         """Write the central directory (zip64 end records when needed)."""
         self._zip.close()
+
+    def discard(self) -> None:
+        """Give up on the archive without writing its central directory.
+
+        For a build that failed mid-ZIP: its upload is being aborted, and a ZipFile left
+        open would try to write the directory into that stream later, from ``__del__``.
+        """
+        self._zip.fp = None  # zipfile's close() then writes nothing

@@ -113,6 +113,7 @@ def main(
         _emit({**base, "status": "refused", "reason": str(refusal)})
         return EXIT_REFUSED
     except BuildFailed as failure:
+        # The step and the error type (BuildFailed's message): never the error's message.
         print(f"ryuzen-bundle: {failure}", file=sys.stderr)
         _emit(
             {

@@ -46,6 +46,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ryuzen_contracts.pipeline_steps import step
+
 PART_SIZE = 8 << 20
 MIN_PART_SIZE = 5 << 20
 MAX_PART_SIZE = 4 << 30
@@ -185,12 +187,13 @@ class MultipartUploadStream:
     # -- upload lifecycle ------------------------------------------------------------
     def start(self) -> MultipartUploadStream:
         """Create the multipart upload (SHA-256 checksums, ZIP content type)."""
-        response = self._s3.create_multipart_upload(
-            Bucket=self.bucket,
-            Key=self.key,
-            ContentType=self._content_type,
-            ChecksumAlgorithm="SHA256",
-        )
+        with step("start_upload"):
+            response = self._s3.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                ContentType=self._content_type,
+                ChecksumAlgorithm="SHA256",
+            )
         self._upload_id = response["UploadId"]
         return self
 
@@ -210,24 +213,28 @@ class MultipartUploadStream:
 
     def _upload_part(self, number: int, body: bytes) -> PartChecksum:
         checksum = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
-        response = self._s3.upload_part(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=body,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum,
-        )
-        echoed = response.get("ChecksumSHA256")
-        if echoed is not None and echoed != checksum:
-            raise ChecksumMismatch(f"part {number}: S3 computed {echoed}, we sent {checksum}")
+        with step("upload_part"):
+            response = self._s3.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=body,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=checksum,
+            )
+            echoed = response.get("ChecksumSHA256")
+            if echoed is not None and echoed != checksum:
+                raise ChecksumMismatch(f"part {number}: S3 computed {echoed}, we sent {checksum}")
         return PartChecksum(number, len(body), checksum, response["ETag"])
 
     def _raise_failed_part(self) -> None:
+        # The part's own error, type and step kept: whether it surfaces here (at a later
+        # write) or in complete() depends only on timing, and must not change what is
+        # reported.
         for future in self._futures:
             if future.done() and future.exception() is not None:
-                raise DeliveryError(f"uploading a part failed: {future.exception()!r:.200}")
+                future.result()
 
     def complete(self) -> UploadedObject:
         """Send the last part, complete the upload, return what was sent."""
@@ -238,17 +245,18 @@ class MultipartUploadStream:
             self._buffer = bytearray()
             self._send(body)
         parts = tuple(future.result() for future in self._futures)
-        response = self._s3.complete_multipart_upload(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self._upload_id,
-            MultipartUpload={
-                "Parts": [
-                    {"PartNumber": p.number, "ETag": p.etag, "ChecksumSHA256": p.sha256_b64}
-                    for p in parts
-                ]
-            },
-        )
+        with step("complete_upload"):
+            response = self._s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self._upload_id,
+                MultipartUpload={
+                    "Parts": [
+                        {"PartNumber": p.number, "ETag": p.etag, "ChecksumSHA256": p.sha256_b64}
+                        for p in parts
+                    ]
+                },
+            )
         self._finished = True
         self._pool.shutdown(wait=True)
         return UploadedObject(

@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.bundle_state import BundleStateStore
 from ryuzen_contracts.log_safety import error_fields
+from ryuzen_contracts.pipeline_steps import failure_detail, step_of
 
 from ryuzen_cleanup.bundle_delivered import (
     BundleDelivered,
@@ -51,6 +52,9 @@ class _Runtime:
 
     def __init__(self, settings: CleanupSettings) -> None:
         clients = Clients.from_environment()
+        # Exposed so tests (and the local stack) can reach the clients the stage uses.
+        self.s3 = clients.s3
+        self.dynamodb = clients.dynamodb
         self.audit = AuditLog(clients.dynamodb, settings.audit_table)
         self.services = CleanupServices(
             s3=clients.s3,
@@ -87,18 +91,23 @@ def handle_event(event: Mapping[str, Any] | str) -> CleanupReport | None:
         delivered = parse_bundle_delivered(event)
     except InvalidBundleEvent as error:
         logger.error("not a BundleDelivered event", extra={"problem": str(error)})
-        _audit_error(rt.audit, "invalid_event", None)
+        _audit_error(rt.audit, {"step": "parse_event", "error": "invalid_event"}, None)
         return None
     fields = {"partner": delivered.partner, "month": delivered.month}
     try:
         report = clean_partner_month(rt.services, rt.target, delivered)
-    except NotDeliveredYet:
+    except NotDeliveredYet as waiting:
         # Expected for a moment: the builder emits the event just before writing DELIVERED.
-        logger.warning("bundle not DELIVERED yet; the event will be retried", extra=fields)
+        # Not an ERROR: if the build never gets there, the retries end in the DLQ.
+        logger.warning(
+            "bundle not DELIVERED yet; the event will be retried",
+            extra={**fields, "step": step_of(waiting)},
+        )
         raise
     except Exception as error:
-        logger.error("cleanup failed", extra={**fields, **error_fields(error)})
-        _audit_error(rt.audit, type(error).__name__, delivered)
+        failure = failure_detail(error)
+        logger.error("cleanup failed", extra={**fields, **error_fields(error), **failure})
+        _audit_error(rt.audit, failure, delivered)
         raise
     logger.info("cleanup done", extra=report.log_fields())
     return report
@@ -109,7 +118,8 @@ def record_handler(record: SQSRecord) -> None:
     handle_event(record.body)
 
 
-def _audit_error(audit: AuditLog, error: str, event: BundleDelivered | None) -> None:
+def _audit_error(audit: AuditLog, failure: dict[str, str], event: BundleDelivered | None) -> None:
+    # The step and the error type only: an exception's message can quote a key or a URL.
     try:
         audit.write(
             AuditEvent(
@@ -117,7 +127,7 @@ def _audit_error(audit: AuditLog, error: str, event: BundleDelivered | None) -> 
                 stage=STAGE,
                 partner=event.partner if event else None,
                 month=event.month if event else None,
-                detail={"error": error[:64]},
+                detail=dict(failure),
             )
         )
     except Exception as audit_error:  # the audit trail must not mask the original failure

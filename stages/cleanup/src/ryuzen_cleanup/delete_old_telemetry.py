@@ -14,6 +14,11 @@ injected clients. The order makes every crash safe to heal by redelivering the e
 4. audit ``TELEMETRY_DELETED`` (its key derives from the receipt, so a rerun stores it once);
 5. move the state ``DELIVERED → CLEANED``: the commit point.
 
+Each side effect runs as a named step (``pipeline_steps.step``: ``read_state``,
+``audit_refusal``, ``delete_analytics``, ``delete_sanitized``, ``prove_empty``,
+``read_receipt``, ``sign_receipt``, ``write_receipt``, ``audit_deleted``,
+``mark_cleaned``), so the handler's ``ERROR`` audit event says where a failure happened.
+
 RAW is not touched: its keys (``raw/{yyyy}/{mm}/{dd}/{hh}/{batch}``) name no partner,
 and one RAW batch can hold several partners' events, so no RAW key is "this partner-
 month's". Sanitize deletes RAW as it consumes it; the retention sweep removes stragglers.
@@ -33,9 +38,9 @@ from ryuzen_contracts.bundle_state import (
     BundleState,
     BundleStateRecord,
     BundleStateStore,
-    ConcurrentTransition,
 )
 from ryuzen_contracts.key_layout import analytics_prefix, deletion_receipt_key, sanitized_prefix
+from ryuzen_contracts.pipeline_steps import step
 
 from ryuzen_cleanup.bundle_delivered import BundleDelivered
 from ryuzen_cleanup.deletion_receipt import (
@@ -130,53 +135,60 @@ def clean_partner_month(
 ) -> CleanupReport:
     """Delete the partner-month's working telemetry if, and only if, its bundle is delivered."""
     partner, month = event.partner, event.month
-    record = services.states.get(partner, month)
-    if record is not None and record.state is BundleState.CLEANED:
-        return CleanupReport(partner, month, Outcome.ALREADY_CLEANED)
-    if record is not None and record.state is BundleState.BUILT:
-        raise NotDeliveredYet(f"bundle {partner} {month} is BUILT, not yet DELIVERED")
+    with step("read_state"):
+        record = services.states.get(partner, month)
+        if record is not None and record.state is BundleState.CLEANED:
+            return CleanupReport(partner, month, Outcome.ALREADY_CLEANED)
+        if record is not None and record.state is BundleState.BUILT:
+            raise NotDeliveredYet(f"bundle {partner} {month} is BUILT, not yet DELIVERED")
     refusal = _refusal(record, event)
     if refusal is not None:
-        services.audit.write(
-            AuditEvent(
-                event_type=AuditEventType.ERROR,
-                stage=STAGE,
-                partner=partner,
-                month=month,
-                occurred_at=now(),
-                detail={
-                    "error": refusal,
-                    "state": record.state.value if record else "NONE",
-                    "bundle_key": event.bundle_key,
-                },
+        with step("audit_refusal"):
+            services.audit.write(
+                AuditEvent(
+                    event_type=AuditEventType.ERROR,
+                    stage=STAGE,
+                    partner=partner,
+                    month=month,
+                    occurred_at=now(),
+                    detail={
+                        "step": "read_state",
+                        "error": refusal,
+                        "state": record.state.value if record else "NONE",
+                        "bundle_key": event.bundle_key,
+                    },
+                )
             )
-        )
         return CleanupReport(partner, month, Outcome.REFUSED, refusal=refusal)
 
     prefixes = target.working_prefixes(partner, month)
     digest = KeyDigest()
-    deleted = {
-        role: delete_prefix(services.s3, prefix, digest, policy or RetryPolicy())
-        for role, prefix in prefixes.items()
-    }
-    prove_empty(services.s3, prefixes.values())
+    deleted: dict[str, int] = {}
+    for role, prefix in prefixes.items():
+        with step(f"delete_{role}"):
+            deleted[role] = delete_prefix(services.s3, prefix, digest, policy or RetryPolicy())
+    with step("prove_empty"):
+        prove_empty(services.s3, prefixes.values())
 
     stored, kept = _receipt(services, target, event, prefixes, deleted, digest, now())
-    _audit_deleted(services.audit, target, event, prefixes, stored)
-    try:
-        services.states.transition(
-            partner,
-            month,
-            BundleState.CLEANED,
-            attributes={"receipt_sha256": stored.sha256, "cleaned_at": iso_millis(now())},
-            now=now(),
-        )
-    except ConcurrentTransition:
-        # Two deliveries of the event ran at once and the other committed first: the
-        # month is cleaned either way. Anything else is a real conflict: retry.
-        current = services.states.get(partner, month)
-        if current is None or current.state is not BundleState.CLEANED:
-            raise
+    with step("audit_deleted"):
+        _audit_deleted(services.audit, target, event, prefixes, stored)
+    with step("mark_cleaned"):
+        try:
+            services.states.transition(
+                partner,
+                month,
+                BundleState.CLEANED,
+                attributes={"receipt_sha256": stored.sha256, "cleaned_at": iso_millis(now())},
+                now=now(),
+            )
+        except Exception:
+            # Two deliveries of the event ran at once and the other committed first, or
+            # this run's own write landed and only its answer was lost (a timeout or a 5xx
+            # after the commit; botocore's retry then fails the condition, or fails again):
+            # the month is cleaned either way. Anything else is a real failure: retry.
+            if not _is_cleaned(services.states, partner, month):
+                raise
     return CleanupReport(
         partner,
         month,
@@ -185,6 +197,15 @@ def clean_partner_month(
         receipt_sha256=stored.sha256,
         kept_existing_receipt=kept,
     )
+
+
+def _is_cleaned(states: BundleStateStore, partner: str, month: str) -> bool:
+    """Whether the month reads CLEANED now (False when even the read-back fails)."""
+    try:
+        current = states.get(partner, month)
+    except Exception:
+        return False
+    return current is not None and current.state is BundleState.CLEANED
 
 
 def _refusal(record: BundleStateRecord | None, event: BundleDelivered) -> str | None:
@@ -219,7 +240,8 @@ def _receipt(
     one counted the objects, a new one would say zero. A run that did delete something
     writes a new receipt, naming the one it replaces (and its counts) under ``supersedes``.
     """
-    existing = read_receipt(services.s3, target.bundles_bucket, event.partner, event.month)
+    with step("read_receipt"):
+        existing = read_receipt(services.s3, target.bundles_bucket, event.partner, event.month)
     earlier = existing.predicate if existing is not None else None
     same_bundle = earlier is not None and _bundle_sha256(earlier) == event.sha256
     if existing is not None and same_bundle and digest.count == 0:
@@ -248,15 +270,17 @@ def _receipt(
             }
         ),
     )
-    envelope = receipt(facts, services.signer)
-    stored = store_receipt(
-        services.s3,
-        target.bundles_bucket,
-        event.partner,
-        event.month,
-        envelope,
-        replacing=existing,
-    )
+    with step("sign_receipt"):
+        envelope = receipt(facts, services.signer)
+    with step("write_receipt"):
+        stored = store_receipt(
+            services.s3,
+            target.bundles_bucket,
+            event.partner,
+            event.month,
+            envelope,
+            replacing=existing,
+        )
     return stored, False
 
 

@@ -6,6 +6,11 @@ recorded as an ``ERROR`` audit event naming its key (never its content). Quarant
 objects simply expire after ``retention.quarantineDays``. S3 lifecycle rules stay as the
 backstop, but they only count whole days (and moto never runs them).
 
+Each side effect runs as a named step (``list_raw``, ``audit_raw_straggler``,
+``delete_raw``, ``list_quarantine``, ``delete_quarantine``, ``audit_sweep``): a failed
+sweep's ``ERROR`` audit event (written by the handler) says where. A sweep that failed is
+simply run again by the next schedule: whatever is still old is found again.
+
 Ages come from S3's ``LastModified`` against an injected ``now``, so a test puts objects
 at chosen times instead of sleeping, and the local stack can call ``sweep`` directly.
 """
@@ -19,6 +24,7 @@ from typing import Any
 
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.key_layout import InvalidKeyPart, parse_raw_key
+from ryuzen_contracts.pipeline_steps import step
 
 from ryuzen_cleanup.cleanup_settings import Clients, SweepSettings
 from ryuzen_cleanup.prefix_deletion import MAX_KEYS_PER_DELETE, RetryPolicy, delete_keys
@@ -63,21 +69,27 @@ def sweep(
     policy = policy or RetryPolicy()
 
     raw_deleted = 0
-    for page in _expired_pages(
+    raw_pages = _expired_pages(
         clients.s3, settings.raw_bucket, now - timedelta(hours=retention.raw_hours)
-    ):
+    )
+    for page in _stepped(raw_pages, "list_raw"):
         # Audited before the delete: a failed delete is audited again next hour, while an
         # audit write failing after the delete would lose the only trace of the object.
-        for expired in page:
-            _audit_raw_straggler(audit, expired, now)
-        delete_keys(clients.s3, settings.raw_bucket, [item.key for item in page], policy)
+        with step("audit_raw_straggler"):
+            for expired in page:
+                _audit_raw_straggler(audit, expired, now)
+        with step("delete_raw"):
+            delete_keys(clients.s3, settings.raw_bucket, [item.key for item in page], policy)
         raw_deleted += len(page)
 
     quarantine_deleted = 0
-    for page in _expired_pages(
+    quarantine_pages = _expired_pages(
         clients.s3, settings.quarantine_bucket, now - timedelta(days=retention.quarantine_days)
-    ):
-        delete_keys(clients.s3, settings.quarantine_bucket, [item.key for item in page], policy)
+    )
+    for page in _stepped(quarantine_pages, "list_quarantine"):
+        with step("delete_quarantine"):
+            keys = [item.key for item in page]
+            delete_keys(clients.s3, settings.quarantine_bucket, keys, policy)
         quarantine_deleted += len(page)
 
     report = SweepReport(
@@ -85,15 +97,26 @@ def sweep(
     )
     if raw_deleted or quarantine_deleted:
         # Only when something went: an hourly "nothing to do" would bury the trail.
-        audit.write(
-            AuditEvent(
-                event_type=AuditEventType.RETENTION_SWEEP,
-                stage=STAGE,
-                occurred_at=now,
-                detail=dict(report.as_dict()),
+        with step("audit_sweep"):
+            audit.write(
+                AuditEvent(
+                    event_type=AuditEventType.RETENTION_SWEEP,
+                    stage=STAGE,
+                    occurred_at=now,
+                    detail=dict(report.as_dict()),
+                )
             )
-        )
     return report
+
+
+def _stepped(pages: Iterator[list[_Expired]], name: str) -> Iterator[list[_Expired]]:
+    """``pages``, with a failure of the listing that produces them tagged as step ``name``."""
+    while True:
+        with step(name):
+            page = next(pages, None)
+        if page is None:
+            return
+        yield page
 
 
 def _expired_pages(s3: Any, bucket: str, cutoff: datetime) -> Iterator[list[_Expired]]:

@@ -11,10 +11,12 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 from ryuzen_contracts.log_safety import error_fields
+from ryuzen_contracts.pipeline_steps import failure_detail
 
 from ryuzen_cleanup.cleanup_settings import Clients, SweepSettings
-from ryuzen_cleanup.retention_sweep import sweep
+from ryuzen_cleanup.retention_sweep import STAGE, sweep
 
 logger = Logger(service="ryuzen-cleanup")
 
@@ -39,7 +41,23 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     try:
         report = sweep(clients, settings, datetime.now(UTC))
     except Exception as error:
-        logger.error("retention sweep failed", extra=error_fields(error))
+        failure = failure_detail(error)
+        logger.error("retention sweep failed", extra={**error_fields(error), **failure})
+        _audit_error(AuditLog(clients.dynamodb, settings.audit_table), failure)
         raise
     logger.info("retention sweep done", extra=report.as_dict())
     return report.as_dict()
+
+
+def _audit_error(audit: AuditLog, failure: dict[str, str]) -> None:
+    # The step and the error type only; the next scheduled sweep finds what is still old.
+    try:
+        audit.write(
+            AuditEvent(
+                event_type=AuditEventType.ERROR,
+                stage=STAGE,
+                detail=dict(failure),
+            )
+        )
+    except Exception as audit_error:  # the audit trail must not mask the original failure
+        logger.error("could not write the ERROR audit event", extra=error_fields(audit_error))

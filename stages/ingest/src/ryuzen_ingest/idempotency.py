@@ -7,7 +7,9 @@ Built on aws-lambda-powertools' idempotency utility with its DynamoDB persistenc
   key with another body is refused (``idempotency_key_reused``, 422) instead of answered;
 - powertools stores an answer only when the wrapped call returns, and deletes its
   in-progress record when the call raises: rejections and 503s are never remembered;
-- a concurrent duplicate finds the in-progress record and gets 409 with ``Retry-After``.
+- a concurrent duplicate finds the in-progress record and gets 409 with ``Retry-After``;
+- each call to the store runs as a named step (``idempotency_start``, ``idempotency_read``,
+  ``idempotency_complete``, ``idempotency_release``), so a 503 from the store logs where.
 
 powertools' idempotency imports boto3 and jmespath, so this module imports it on the
 first request that carries a key, not at cold start.
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from ryuzen_contracts.pipeline_steps import UNKNOWN_STEP, step, step_of
 
 from ryuzen_ingest.responses import ErrorCode, IngestError, unavailable
 
@@ -79,6 +82,40 @@ def _call_operation(
     return operation()
 
 
+def _stepped_persistence(dynamodb: Any, table_name: str) -> Any:
+    """powertools' DynamoDB layer, each of its four store calls run as a named step."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    class StepNamedPersistence(DynamoDBPersistenceLayer):
+        def _put_record(self, data_record: Any) -> None:
+            with step("idempotency_start"):
+                super()._put_record(data_record)
+
+        def _get_record(self, idempotency_key: Any) -> Any:
+            with step("idempotency_read"):
+                return super()._get_record(idempotency_key)
+
+        def _update_record(self, data_record: Any) -> None:
+            with step("idempotency_complete"):
+                super()._update_record(data_record)
+
+        def _delete_record(self, data_record: Any) -> None:
+            with step("idempotency_release"):
+                super()._delete_record(data_record)
+
+    return StepNamedPersistence(table_name=table_name, boto3_client=dynamodb)
+
+
+def failed_step(error: BaseException) -> str:
+    """The step ``error`` or the first of its causes escaped from (powertools wraps them)."""
+    current: BaseException | None = error
+    while current is not None:
+        if (name := step_of(current)) != UNKNOWN_STEP:
+            return name
+        current = current.__cause__
+    return UNKNOWN_STEP
+
+
 class IdempotencyGuard:
     """Runs an operation at most once per (client, Idempotency-Key) within the expiry."""
 
@@ -86,7 +123,6 @@ class IdempotencyGuard:
         self, dynamodb: Any, table_name: str, *, expires_after_seconds: int = EXPIRES_AFTER_SECONDS
     ) -> None:
         from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
             IdempotencyConfig,
             idempotent_function,
         )
@@ -99,7 +135,7 @@ class IdempotencyGuard:
             hash_function="sha256",
             response_hook=lambda response, _record: _Replayed(response),
         )
-        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
+        persistence = _stepped_persistence(dynamodb, table_name)
         self._run = idempotent_function(
             _call_operation,
             data_keyword_argument="request",
@@ -149,13 +185,20 @@ class IdempotencyGuard:
                 "a request with this Idempotency-Key is still in progress",
                 retry_after=IN_PROGRESS_RETRY_AFTER,
             ) from None
-        except IdempotencyPersistenceLayerError:
+        except IdempotencyPersistenceLayerError as error:
+            where = failed_step(error)
+            cause = type(error.__cause__ or error).__name__
             if completed:
                 # The batch is in RAW; only remembering the answer failed. A 503 would make
                 # the client retry and store the batch twice, so the answer stands.
-                logger.warning("idempotency record not completed", extra={"stored": True})
+                logger.warning(
+                    "idempotency record not completed",
+                    extra={"stored": True, "step": where, "error_type": cause},
+                )
                 return completed[0], False
-            raise unavailable("the idempotency store is unavailable; retry later") from None
+            logger.error("idempotency store failed", extra={"step": where, "error_type": cause})
+            with step(where):  # the 503 carries the step to the request's log line
+                raise unavailable("the idempotency store is unavailable; retry later") from None
         if isinstance(result, _Replayed):
             return result.response, True
         return result, False

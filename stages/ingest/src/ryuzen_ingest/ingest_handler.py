@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from ryuzen_contracts.api_keys import api_key_id
 from ryuzen_contracts.log_safety import error_fields
+from ryuzen_contracts.pipeline_steps import failure_detail, step, step_of
 
 from ryuzen_ingest.envelope import Envelope, read_envelope
 from ryuzen_ingest.idempotency import check_idempotency_key
@@ -201,12 +202,14 @@ def handle(event: dict[str, Any], context: Any, runtime: IngestRuntime) -> dict[
     except IngestError as rejection:
         fields = {"status": rejection.status, "code": rejection.code.value}
         if rejection.status >= 500:
-            logger.error("request not accepted", extra=fields)
+            # Which dependency step failed (write_raw, idempotency_start, ...): a 503 is
+            # the one answer the caller gets, so the log says where it came from.
+            logger.error("request not accepted", extra={**fields, "step": step_of(rejection)})
         else:
             logger.info("request rejected", extra=fields)
         return error_response(rejection)
     except Exception as error:  # a bug must still answer JSON, and log nothing it could quote
-        logger.error("unexpected error", extra=error_fields(error))
+        logger.error("unexpected error", extra={**error_fields(error), "step": step_of(error)})
         return error_response(IngestError(500, ErrorCode.INTERNAL_ERROR, "unexpected error"))
     logger.info(
         "batch accepted", extra={"batch_id": batch_id, "accepted": accepted, "replayed": replayed}
@@ -286,12 +289,17 @@ def _write(
     except RawWriteError as failure:
         logger.error(
             "RAW write failed",
-            extra={"batch_id": failure.batch_id, "s3_error_code": failure.s3_error_code},
+            extra={
+                **failure_detail(failure),
+                "batch_id": failure.batch_id,
+                "s3_error_code": failure.s3_error_code,
+            },
         )
         _audit_write_failure(runtime, failure, client_id, len(partners), request_id)
-        raise unavailable(
-            "the batch could not be stored; retry later", retry_after=S3_RETRY_AFTER
-        ) from None
+        with step(step_of(failure)):  # the 503 carries the step to the request's log line
+            raise unavailable(
+                "the batch could not be stored; retry later", retry_after=S3_RETRY_AFTER
+            ) from None
     logger.debug("RAW object written", extra={"batch_id": batch.batch_id, "bytes": batch.size})
     return {"batch_id": batch.batch_id, "accepted": batch.accepted}
 
@@ -303,11 +311,18 @@ def _audit_write_failure(
     events: int,
     request_id: str | None,
 ) -> None:
-    """Record an ERROR in the SYSTEM partition; a failure here is logged, never raised."""
+    """Record an ERROR in the SYSTEM partition; a failure here is logged, never raised.
+
+    One write per failed request, and only on this path — the RAW write failing — which
+    the stage had before its steps were named; no other failure path writes audit events
+    per request (an outage must not be amplified into the audit table): those log the step.
+    """
     try:
         from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog
 
         detail: dict[str, Any] = {
+            # The step and the error type (never a message), then what ingest knows.
+            **failure_detail(failure),
             "error_code": "raw_write_failed",
             "batch_id": failure.batch_id,
             "s3_error_code": re.sub(r"[^A-Za-z0-9._-]", "", failure.s3_error_code)[:64]

@@ -18,6 +18,7 @@ from typing import Any
 from isal import isal_zlib
 from ryuzen_contracts.ids import new_ulid
 from ryuzen_contracts.key_layout import raw_key
+from ryuzen_contracts.pipeline_steps import step
 
 RAW_SCHEMA = "ryuzen.raw.v1"
 # ISA-L level 1 compresses RAW NDJSON better than zlib level 1 at about 5x its speed
@@ -83,8 +84,13 @@ def gzip_bytes(data: bytes, level: int = GZIP_LEVEL) -> bytes:
 def put_raw_object(
     s3: Any, bucket: str, key: str, body: bytes, *, metadata: dict[str, str]
 ) -> None:
-    """PUT with a SHA-256 checksum S3 verifies; RawWriteError when S3 does not confirm."""
-    from botocore.exceptions import BotoCoreError, ClientError  # botocore is loaded by now
+    """PUT with a SHA-256 checksum S3 verifies; RawWriteError when S3 does not confirm.
+
+    Any failure of the call is one: an AWS error (its code), a botocore error, or anything
+    else that escapes the client (its type) — none of them confirmed the write, and the
+    caller must be told to retry rather than get a 500 it may not retry.
+    """
+    from botocore.exceptions import ClientError  # botocore is loaded by now
 
     checksum = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
     try:
@@ -100,7 +106,7 @@ def put_raw_object(
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code") or "ClientError")
         raise RawWriteError(metadata.get("batch-id", ""), code) from None
-    except BotoCoreError as error:
+    except Exception as error:
         raise RawWriteError(metadata.get("batch-id", ""), type(error).__name__) from None
 
 
@@ -131,5 +137,6 @@ def write_raw_batch(
         "client-id": client_id,
         "event-count": str(len(texts)),
     }
-    put_raw_object(s3, bucket, key, body, metadata=metadata)
+    with step("write_raw"):
+        put_raw_object(s3, bucket, key, body, metadata=metadata)
     return RawBatch(batch_id, key, received_at, len(texts), len(body))
