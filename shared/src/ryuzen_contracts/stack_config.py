@@ -24,6 +24,13 @@ PartnerId = Annotated[str, Field(pattern=PARTNER_ID_PATTERN)]
 ClientId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{2,63}$")]
 # A prefix is matched against the start of ``model.id``: "acme/" or "acme/titan-".
 ModelPrefix = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9._/-]*$")]
+# The Lambda functions the Pulumi program deploys, as ``functions:`` names them.
+FunctionName = Literal["ingest", "sanitize", "analytics", "bundlePull", "cleanup", "sweep"]
+# The only retention periods CloudWatch Logs accepts.
+LogRetentionDays = Literal[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+]  # fmt: skip
 
 
 class StackConfigError(ValueError):
@@ -44,6 +51,12 @@ class Partner(_ConfigModel):
     bundle_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
     # [0-9], not \d: pydantic's regex engine treats \d as any Unicode digit.
     aws_account_id: Annotated[str, Field(pattern=r"^[0-9]{12}$")] | None = None
+    # Deployment only: the API Gateway usage plan of the partner's pull key (requests per
+    # second, burst, requests per day; no quota when null). A partner pulls one bundle a
+    # month, so the defaults are small.
+    pull_rate_limit: Annotated[float, Field(gt=0, le=1_000)] = 5.0
+    pull_burst_limit: Annotated[int, Field(gt=0, le=5_000)] = 10
+    pull_daily_quota: Annotated[int, Field(ge=1)] | None = 1_000
 
 
 class IngestClient(_ConfigModel):
@@ -53,6 +66,8 @@ class IngestClient(_ConfigModel):
     allowed_partners: Annotated[list[PartnerId], Field(min_length=1)]
     rate_limit: Annotated[float, Field(gt=0, le=10_000)] = 50.0
     burst_limit: Annotated[int, Field(gt=0, le=5_000)] = 100
+    # Deployment only: requests per day in the client's usage plan; null means no quota.
+    daily_quota: Annotated[int, Field(ge=1)] | None = None
 
 
 class Retention(_ConfigModel):
@@ -60,6 +75,38 @@ class Retention(_ConfigModel):
 
     raw_hours: Annotated[int, Field(ge=1, le=24)] = 2
     quarantine_days: Annotated[int, Field(ge=1, le=90)] = 14
+
+
+class FunctionTuning(_ConfigModel):
+    """Deployment only: one Lambda's size; a field left out takes the program's default."""
+
+    memory_mb: Annotated[int, Field(ge=128, le=10_240)] | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=900)] | None = None
+    # Null: the function draws on the account's unreserved concurrency.
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1_000)] | None = None
+
+
+# Fargate's memory range (MiB) per CPU size (vCPU units), in 1 GiB steps.
+_FARGATE_MEMORY = {1024: (2048, 8192), 2048: (4096, 16384), 4096: (8192, 30720)}
+
+
+class BundleTask(_ConfigModel):
+    """Deployment only: the Fargate task that builds a partner's monthly bundle."""
+
+    cpu: Literal[1024, 2048, 4096] = 1024
+    memory_mb: int = 4096
+    # The month's objects are copied to local disk while the ZIP streams out.
+    ephemeral_storage_gib: Annotated[int, Field(ge=21, le=200)] = 50
+
+    @model_validator(mode="after")
+    def _fargate_accepts_the_size(self) -> BundleTask:
+        low, high = _FARGATE_MEMORY[self.cpu]
+        if not (low <= self.memory_mb <= high and self.memory_mb % 1024 == 0):
+            raise ValueError(
+                f"memoryMb {self.memory_mb} does not fit cpu {self.cpu}: Fargate takes "
+                f"{low}-{high} MiB in steps of 1024"
+            )
+        return self
 
 
 class StackConfig(_ConfigModel):
@@ -73,6 +120,30 @@ class StackConfig(_ConfigModel):
     # Keep rejected raw lines in quarantine (under its own KMS key) for forensics. Off by
     # default: the quarantine records alone (reason, field, rule, value hash) hold no values.
     quarantine_raw_lines: bool = False
+
+    # Deployment only (the Pulumi program; the stages never read these, and
+    # ``to_runtime_json`` leaves them out). Each default is safe for a production stack.
+    functions: dict[FunctionName, FunctionTuning] = Field(default_factory=dict)
+    bundle_task: BundleTask = Field(default_factory=BundleTask)
+    # Where alarms are mailed (an SNS email subscription); null: subscribe by hand.
+    alarm_email: (
+        Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None
+    ) = None
+    log_retention_days: LogRetentionDays = 30
+    # Lifecycle backstop of SANITIZED and ANALYTICS: cleanup deletes a month once its
+    # bundle is delivered, so this only catches a month that never was. It must outlast a
+    # month plus the bundle run and its retries, hence at least 45 days.
+    working_data_backstop_days: Annotated[int, Field(ge=45, le=730)] = 100
+    # Athena cancels a query of the workgroup past this many bytes scanned (min 10 MiB).
+    athena_bytes_scanned_cutoff: Annotated[int, Field(ge=10_485_760)] = 10 * 2**30
+    # Deletion protection of tables and (not force-destroyed) buckets; null: on for every
+    # stack but one named "dev".
+    deletion_protection: bool | None = None
+    # SCRUB_VIOLATION-class quarantines per hour above which the alarm fires.
+    scrub_violation_alarm_threshold: Annotated[int, Field(ge=1)] = 100
+    # API Gateway's CloudWatch role is one setting per account and region: let only one
+    # stack there manage it (false on the others).
+    manage_api_gateway_account: bool = True
 
     @model_validator(mode="after")
     def _entries_are_consistent(self) -> StackConfig:
@@ -108,6 +179,18 @@ class StackConfig(_ConfigModel):
         """Compact JSON in the stack-file spelling (camelCase), for a Lambda environment."""
         return self.model_dump_json(by_alias=True, exclude_defaults=False)
 
+    def to_runtime_json(self) -> str:
+        """What the stages read, as short as ``from_json`` can take it back.
+
+        Lambda allows 4 KB for a function's whole environment, ``STACK_CONFIG`` included,
+        so the Pulumi program deploys this form: default values and the deployment-only
+        fields (``DEPLOYMENT_FIELDS``) are left out. ``from_json`` restores the defaults,
+        so every field a stage reads comes back equal.
+        """
+        return self.model_dump_json(
+            by_alias=True, exclude_defaults=True, exclude=_runtime_exclusions()
+        )
+
     @classmethod
     def from_json(cls, text: str) -> StackConfig:
         """Parse the JSON that ``to_json`` wrote, with the same error messages as a stack file."""
@@ -132,6 +215,33 @@ class StackConfig(_ConfigModel):
             return cls.model_validate(plain)
         except ValidationError as error:
             raise StackConfigError(_describe(error, plain)) from None
+
+
+# Fields only the Pulumi program reads, per model: never in a stage's STACK_CONFIG.
+DEPLOYMENT_FIELDS: dict[str, frozenset[str]] = {
+    "stack": frozenset(
+        {
+            "functions",
+            "bundle_task",
+            "alarm_email",
+            "log_retention_days",
+            "working_data_backstop_days",
+            "athena_bytes_scanned_cutoff",
+            "deletion_protection",
+            "scrub_violation_alarm_threshold",
+            "manage_api_gateway_account",
+        }
+    ),
+    "partners": frozenset({"pull_rate_limit", "pull_burst_limit", "pull_daily_quota"}),
+    "ingest_clients": frozenset({"daily_quota"}),
+}
+
+
+def _runtime_exclusions() -> dict[str, Any]:
+    exclusions: dict[str, Any] = dict.fromkeys(DEPLOYMENT_FIELDS["stack"], True)
+    for section in ("partners", "ingest_clients"):
+        exclusions[section] = {"__all__": dict.fromkeys(DEPLOYMENT_FIELDS[section], True)}
+    return exclusions
 
 
 def stack_file(project_dir: Path, stack: str) -> Path:

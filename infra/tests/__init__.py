@@ -1,0 +1,1 @@
+"""Tests of the Pulumi program (Pulumi mocks: no CLI, no AWS) and of its build step."""
