@@ -8,6 +8,8 @@ so a dependency a package forgot to declare fails there, not in production.
     nox -s "tests(package='ingest')"     # one package
     nox -s demo -- --events 5000         # the main job on the embedded AWS
     nox -s bench -- ingest               # benchmarks print figures; they are not tests
+    nox -s build [-- sanitize]           # Lambda zips and the bundle image context in dist/
+    nox -s infra                         # the Pulumi program under Pulumi mocks
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ BENCHMARKS = sorted(
 )
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["tests", "infra"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -91,3 +93,28 @@ def bench(session: nox.Session) -> None:
         session.error(f"unknown benchmark(s) {unknown}; known: {BENCHMARKS}")
     for name in chosen:
         session.run("python", f"bench/{name}_bench.py")
+    # bench/RESULTS.md: every result file's figures beside their same-run baselines.
+    session.run("python", "bench/results_report.py")
+
+
+def sync_infra(session: nox.Session) -> None:
+    """The ``infra`` group alone (Pulumi, its providers, the contracts, pytest)."""
+    session.run_install(
+        "uv", "sync", "--frozen", "--exact", "--no-default-groups", "--group", "infra",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )  # fmt: skip
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Deterministic Lambda zips (Python 3.12, manylinux aarch64) and the bundle image
+    context in dist/: every stage, or `nox -s build -- sanitize` for one."""
+    sync_infra(session)
+    session.run("python", "-m", "infra.build_artifacts", *session.posargs)
+
+
+@nox.session
+def infra(session: nox.Session) -> None:
+    """The Pulumi program's tests (Pulumi mocks: no CLI, no AWS) and the build's."""
+    sync_infra(session)
+    session.run("pytest", "infra/tests", "-q", "-p", "no:cacheprovider", *session.posargs)
