@@ -94,3 +94,29 @@ def test_a_modeled_error_is_raised_as_the_clients_own_class(s3) -> None:
     inject(s3, [Fault("GetObject", "NoSuchKey")])
     with pytest.raises(s3.exceptions.NoSuchKey):
         s3.get_object(Bucket=BUCKET, Key="k")
+
+
+def test_a_hook_counts_only_matching_calls_and_can_fail_after_landing(s3) -> None:
+    from ryuzen_contracts.fault_injection import Hook, Installed
+
+    landed = Installed(s3, Hook("s3", Fault("PutObject", "InternalError"), {"Key": "b"}, True))
+    s3.put_object(Bucket=BUCKET, Key="a", Body=b"1")  # not counted: another key
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket=BUCKET, Key="b", Body=b"2")
+    landed.remove()
+
+    # the write went through before its answer was "lost"
+    assert sorted(_keys(s3)) == ["a", "b"]
+    assert landed.fired == [("PutObject", 1)] and landed.raised == ["ClientError"]
+
+
+def test_a_rival_acts_just_before_the_call_which_then_goes_through(s3) -> None:
+    from ryuzen_contracts.fault_injection import Hook, Installed
+
+    def rival() -> None:
+        s3.put_object(Bucket=BUCKET, Key="rival", Body=b"first")
+
+    hook = Installed(s3, Hook("s3", Fault("PutObject"), {"Key": "mine"}, rival=rival))
+    s3.put_object(Bucket=BUCKET, Key="mine", Body=b"second")
+    hook.remove()
+    assert sorted(_keys(s3)) == ["mine", "rival"] and hook.fired == [("PutObject", 1)]

@@ -42,14 +42,13 @@ import boto3
 import pytest
 from bundle_build_stack import BUCKETS, EVENT_BUS, REGION, BundleStack
 from bundle_build_support import MONTH, NOW, batch, certificate, parquet_bytes
-from bundle_fault_hooks import Hook, Installed, StateRecorder, includes
 from moto import mock_aws
 from ryuzen_bundle import command_line
 from ryuzen_bundle.bundle_builder import BuildTuning
 from ryuzen_contracts.attestation import verify
 from ryuzen_contracts.audit_log import AuditEventType
 from ryuzen_contracts.bundle_state import ALLOWED, BundleState
-from ryuzen_contracts.fault_injection import CRASH, Fault
+from ryuzen_contracts.fault_injection import CRASH, Fault, Hook, Installed, StateRecorder, includes
 from ryuzen_contracts.key_layout import analytics_key, bundle_key, certificate_key
 from ryuzen_contracts.signing import LocalSigner, generate_local_key
 from ryuzen_contracts.stack_config import StackConfig

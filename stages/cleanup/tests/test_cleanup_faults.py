@@ -35,7 +35,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from cleanup_fault_hooks import Hook, Installed, StateRecorder
 from cleanup_fixtures import (
     AUDIT_TABLE,
     BUCKETS,
@@ -53,7 +52,7 @@ from ryuzen_cleanup.delete_old_telemetry import clean_partner_month
 from ryuzen_contracts.attestation import DELETION_PREDICATE, verify
 from ryuzen_contracts.audit_log import AuditEventType
 from ryuzen_contracts.bundle_state import BundleState
-from ryuzen_contracts.fault_injection import CRASH, Fault
+from ryuzen_contracts.fault_injection import CRASH, Fault, Hook, Installed, StateRecorder
 from ryuzen_contracts.key_layout import (
     analytics_key,
     analytics_prefix,
