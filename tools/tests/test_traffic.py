@@ -18,6 +18,7 @@ from ryuzen_tools.traffic import (
     encode_batch,
     percentile,
     retry_after_seconds,
+    until_deadline,
 )
 
 
@@ -174,3 +175,10 @@ def test_concurrency_sends_every_batch_once(
     assert result.batches_sent == len(server.requests) == 40
     keys = {r["headers"]["Idempotency-Key"] for r in server.requests}  # type: ignore[index]
     assert len(keys) == 40
+
+
+def test_until_deadline_stops_pulling_batches_once_the_time_is_up(monkeypatch) -> None:
+    clock = iter([0.0, 0.5, 0.9, 1.0, 5.0])
+    monkeypatch.setattr("ryuzen_tools.traffic.time.monotonic", lambda: next(clock))
+    batches = ([{"n": n}] for n in range(10))
+    assert list(until_deadline(batches, deadline=1.0)) == [[{"n": 0}], [{"n": 1}], [{"n": 2}]]

@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -53,7 +55,7 @@ from ryuzen_tools.local_stack.sweep_once import sweep_once
 from ryuzen_tools.project_files import load_stack
 from ryuzen_tools.stdout_guard import reserved_stdout
 from ryuzen_tools.synthetic import NoModelsError, SyntheticEvents
-from ryuzen_tools.traffic import SendOptions, TrafficSender
+from ryuzen_tools.traffic import SendOptions, TrafficSender, until_deadline
 from ryuzen_tools.verify_attestation import VerificationError, verify_files, zero_pii_summary
 
 app = typer.Typer(no_args_is_help=True, help="Ryuzen Telemetry tooling.", add_completion=False)
@@ -295,6 +297,12 @@ def send(
         typer.Option(help="Only models of this partner (repeatable; default: all)."),
     ] = None,
     max_attempts: Annotated[int, typer.Option(min=1, max=20, help="Attempts per batch.")] = 5,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            min=1, help="Stop starting new batches after this many seconds (--events caps it)."
+        ),
+    ] = None,
     stack: StackOption = "dev",
     project_dir: ProjectDirOption = None,
 ) -> None:
@@ -311,7 +319,11 @@ def send(
     except (*STARTUP_ERRORS, NoModelsError) as error:
         err.print(f"[red]ryuzen send: {error}")
         raise typer.Exit(2) from None
-    batches = ([e.payload for e in chunk] for chunk in generator.batches(events, batch))
+    batches: Iterator[list[dict[str, Any]]] = (
+        [e.payload for e in chunk] for chunk in generator.batches(events, batch)
+    )
+    if duration is not None:
+        batches = until_deadline(batches, time.monotonic() + duration)
     options = SendOptions(
         api_url=api, api_key=key, concurrency=concurrency, max_attempts=max_attempts
     )

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -143,6 +143,20 @@ def percentile(values: list[float], percent: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(percent / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def until_deadline(
+    batches: Iterable[list[dict[str, Any]]], deadline: float
+) -> Iterator[list[dict[str, Any]]]:
+    """The batches until ``time.monotonic()`` passes ``deadline`` (a bounded-time run).
+
+    Checked as each batch is pulled, which ``TrafficSender.send`` does only when a slot is
+    free: every batch already started is still sent and answered.
+    """
+    for batch in batches:
+        if time.monotonic() >= deadline:
+            return
+        yield batch
 
 
 def encode_batch(events: list[dict[str, Any]], *, compress: bool = True) -> bytes:
