@@ -171,11 +171,43 @@ def end_to_end_rows(data: dict[str, Any]) -> list[Row]:
     ]
 
 
+def soak_rows(data: dict[str, Any]) -> list[Row]:
+    memory, reconciliation = data["memory"], data["reconciliation"]
+    rows: list[Row] = [
+        (
+            f"accepted events/s over {data['sending_seconds']:.0f} s of load",
+            _number(data["accepted_events_per_second"]),
+            "-",
+            "-",
+        ),
+        (
+            "request latency p50 / p99 ms (worst round)",
+            f"{max(data['latency_ms_p50_per_round'])} / {max(data['latency_ms_p99_per_round'])}",
+            "-",
+            "-",
+        ),
+        (
+            "every accepted event sanitized or quarantined exactly once",
+            str(reconciliation["exactly_once_every_round"]),
+            f"{reconciliation['sanitized']:,} + {reconciliation['quarantined']:,}",
+            "-",
+        ),
+        (
+            "RSS trend after warm-up, MiB per round (growth trend)",
+            f"{memory['slope_mib_per_round_after_warm_up']} ({memory['growth_trend']})",
+            f"after each round: {memory['rss_mib_after_each_round']}",
+            "-",
+        ),
+    ]
+    return rows
+
+
 SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[Row]]]] = {
     "ingest": ("Ingest", ingest_rows),
     "sanitize": ("Sanitize (vs Presidio)", sanitize_rows),
     "bundle": ("Bundle (vs the naive floor)", bundle_rows),
     "e2e": ("End to end through the local stack", end_to_end_rows),
+    "soak": ("Load and soak on the local stack", soak_rows),
 }
 
 
