@@ -4,7 +4,10 @@ What API Gateway does before a Lambda proxy integration sees a request is reprod
 the route and method are matched — a resource path may hold ``{name}`` templates, which
 match one path segment and fill ``pathParameters``, and a literal segment wins over a
 template as in API Gateway — the ``x-api-key`` header must name an enabled key (else
-403 ``{"message":"Forbidden"}``), payloads over 10 MB are refused with 413, and the event
+403 ``{"message":"Forbidden"}``), payloads over 10 MB are refused with 413, a body that
+is cut off before its announced length or framed ambiguously (an invalid or repeated
+``Content-Length``, or one beside ``Transfer-Encoding: chunked``) is refused with 400
+``{"message":"Bad Request"}`` and never reaches the handler, and the event
 carries ``requestContext.identity.apiKeyId``, a fresh ``requestId``, ``headers`` and
 ``multiValueHeaders`` with the client's header-name casing, and — because the deployed API
 declares the binary media type ``*/*`` — a base64 body with ``isBase64Encoded: true``
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -36,6 +40,8 @@ from ryuzen_tools.local_stack.moto_server import LOOPBACK
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard limit
 API_KEY_HEADER = "x-api-key"
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+_DECIMAL = re.compile(r"[0-9]{1,20}")
 RAW_HEADERS_KEY = "ryuzen.raw_headers"
 
 log = logging.getLogger(__name__)
@@ -157,7 +163,12 @@ class ApiGateway:
         if key_id is None:
             return _message(403, "Forbidden", request_id, close=True), None
 
-        body = _read_body(environ)
+        try:
+            body = _read_body(environ)
+        except IncompleteBodyError:
+            # A truncated body can still parse (an NDJSON prefix): the handler must never
+            # see one, as API Gateway never invokes an integration before the whole body.
+            return _message(400, "Bad Request", request_id, close=True), key_id
         if body is None:
             return _message(413, "Request Too Long", request_id, close=True), key_id
 
@@ -319,18 +330,41 @@ def proxy_answer(result: Any, request_id: str) -> Answer:
     return Answer(status, headers, payload)
 
 
+class IncompleteBodyError(Exception):
+    """The body ended before its announced length, or its framing is ambiguous."""
+
+
 def _read_body(environ: dict[str, Any]) -> bytes | None:
-    """The request body, or None when it exceeds the payload limit."""
+    """The request body, or None when it exceeds the payload limit.
+
+    IncompleteBodyError when the client stops before ``Content-Length`` bytes, a chunked
+    body breaks off, or the length is not one plain decimal number (RFC 9112 6.3: repeated
+    differing values, or a length beside ``Transfer-Encoding``, are errors, never guesses).
+    """
     stream = environ["wsgi.input"]
-    length_text = environ.get("CONTENT_LENGTH") or ""
-    if length_text.isdigit():
-        length = int(length_text)
-        if length > MAX_PAYLOAD_BYTES:
-            return None
-        return bytes(stream.read(length)) if length else b""
-    if environ.get("wsgi.input_terminated"):  # chunked: read one byte past the limit
-        body = bytes(stream.read(MAX_PAYLOAD_BYTES + 1))
-        return None if len(body) > MAX_PAYLOAD_BYTES else body
+    length_text = (environ.get("CONTENT_LENGTH") or "").strip(" \t")  # optional whitespace
+    chunked = bool(environ.get("wsgi.input_terminated"))
+    lengths = {
+        value.strip()
+        for name, value in environ.get(RAW_HEADERS_KEY, [])
+        if name.lower() == "content-length"
+    }
+    if length_text and (chunked or len(lengths) > 1 or not _DECIMAL.fullmatch(length_text)):
+        raise IncompleteBodyError("Content-Length is invalid, repeated or beside chunked")
+    try:
+        if length_text:
+            length = int(length_text)
+            if length > MAX_PAYLOAD_BYTES:
+                return None
+            body = bytes(stream.read(length)) if length else b""
+            if len(body) != length:
+                raise IncompleteBodyError("the body ended before Content-Length bytes")
+            return body
+        if chunked:  # read one byte past the limit
+            body = bytes(stream.read(MAX_PAYLOAD_BYTES + 1))
+            return None if len(body) > MAX_PAYLOAD_BYTES else body
+    except OSError:  # werkzeug's "Invalid chunk header", a reset connection
+        raise IncompleteBodyError("the body could not be read to its end") from None
     return b""
 
 
