@@ -95,3 +95,20 @@ def test_pii_in_a_numeric_attribute_quarantines_with_the_wildcard_path(signer) -
         "CREDIT_CARD",
     )
     assert result.partners[0].sanitized == 1
+
+
+@pytest.mark.parametrize(
+    ("model_id", "rule"),
+    [("acme/203.0.113.91", "IPV4"), ("acme/415-555-0143", "PHONE")],
+)
+def test_pii_as_the_model_name_is_found_behind_the_owner_prefix(signer, model_id, rule) -> None:
+    hidden = event(model_id, model={"id": model_id, "version": "1.0"})
+    result = _run([(hidden, "acme"), (event(), "acme")], signer)
+
+    (rejection,) = result.rejections
+    assert (rejection.reason.value, rejection.field, rejection.rule) == (
+        "pii_in_identifier",
+        "model.id",
+        rule,
+    )
+    assert model_id.encode() not in result.partners[0].parquet

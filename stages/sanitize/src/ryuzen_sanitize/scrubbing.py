@@ -80,6 +80,12 @@ def _identifier_candidates(frame: pl.DataFrame, attributes: pl.DataFrame) -> pl.
         frame.select(_candidates(row, order, pl.lit(field), pl.col(column)))
         for order, (column, field) in enumerate(IDENTIFIER_COLUMNS)
     ]
+    # The model's name on its own too: in "acme/203.0.113.91" the "acme/" prefix reads as
+    # a path and hides the address from the IPv4 and phone rules' context checks.
+    model_name = pl.col("model_id").str.split_exact("/", 1).struct.field("field_1")
+    parts.append(
+        frame.select(_candidates(row, 0, pl.lit("model.id"), model_name, pl.lit(1, pl.UInt32)))
+    )
     keys_order, numbers_order = len(IDENTIFIER_COLUMNS), len(IDENTIFIER_COLUMNS) + 1
     indexed = attributes.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("at"))
     any_field = pl.lit("attributes.*")
