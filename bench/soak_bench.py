@@ -249,13 +249,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ryuzen-soak-") as directory:
         state_dir = Path(directory)
         process, ready = start_stack(state_dir)
-        from ryuzen_tools.local_stack.aws import LocalClients
-
-        s3 = LocalClients(ready["aws"], ready["region"]).client("s3")
         sampler = PeakSampler(ready["pid"])
-        sampler.start()
         started = time.monotonic()
-        try:
+        try:  # from here on, whatever fails, the stack is stopped
+            from ryuzen_tools.local_stack.aws import LocalClients
+
+            s3 = LocalClients(ready["aws"], ready["region"]).client("s3")
+            sampler.start()
             for number in range(args.rounds):
                 sent = send(ready, round_seconds, args.concurrency, args.seed + number)
                 drained, _ = wait_until_drained(state_dir, args.drain_timeout)
@@ -273,7 +273,8 @@ def main() -> None:
                 )
             total_s = time.monotonic() - started
         finally:
-            sampler.stop()
+            if sampler.is_alive():
+                sampler.stop()
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
 
