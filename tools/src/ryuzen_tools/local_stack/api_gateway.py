@@ -23,7 +23,6 @@ import base64
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -33,9 +32,10 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
 from ryuzen_tools.local_stack.lambda_runtime import LOCAL_ACCOUNT_ID
+from ryuzen_tools.local_stack.loopback_server import LoopbackServer
 from ryuzen_tools.local_stack.moto_server import LOOPBACK
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard limit
@@ -97,35 +97,19 @@ class ApiGateway:
         self._resources = sorted({route.path for route in self._routes.values()})
         self._api_keys = dict(api_keys)  # key value -> key id
         self._region = region
-        self._port = port
         self._stage_name = stage_name
         self._api_id = api_id
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(self, port, _RawHeaderRequestHandler, "api-gateway")
         self.url = ""
 
     def start(self) -> str:
         """Serve on 127.0.0.1 and return the base URL (``http://127.0.0.1:PORT``)."""
-        self._server = make_server(
-            LOOPBACK, self._port, self, threaded=True, request_handler=_RawHeaderRequestHandler
-        )
-        # A short poll interval keeps stop() prompt (shutdown waits for one poll).
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.1,), name="api-gateway", daemon=True
-        )
-        self._thread.start()
-        self.url = f"http://{LOOPBACK}:{self._server.server_port}"
+        self.url = self._http.start()
         return self.url
 
     def stop(self) -> None:
         """Stop accepting requests and close the socket."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+        self._http.stop()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         started = time.monotonic()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,9 +37,9 @@ from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
-from ryuzen_tools.local_stack.moto_server import LOOPBACK
+from ryuzen_tools.local_stack.loopback_server import LoopbackServer
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
@@ -101,33 +100,18 @@ class PresignProxy:
         self._bucket = bucket
         self._region = region
         self._credentials = Credentials(access_key, secret_key)
-        self._port = port
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(self, port, _QuietRequestHandler, "presign-proxy")
         self.url = ""
 
     def start(self) -> str:
         """Serve on 127.0.0.1 and return the base URL (``http://127.0.0.1:PORT``)."""
-        self._server = make_server(
-            LOOPBACK, self._port, self, threaded=True, request_handler=_QuietRequestHandler
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.1,), name="presign-proxy", daemon=True
-        )
-        self._thread.start()
-        self.url = f"http://{LOOPBACK}:{self._server.server_port}"
+        self.url = self._http.start()
         return self.url
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+        self._http.stop()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
