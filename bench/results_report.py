@@ -103,6 +103,20 @@ def sanitize_rows(data: dict[str, Any]) -> list[Row]:
             _ratio(transform, floor) if floor else "-",
         )
     )
+    ceiling = data.get("transform_ceiling")
+    if ceiling:
+        rows.append(
+            (
+                "sanitize ceiling events/s per core: parse + validate + scrub + second scan",
+                _number(ceiling["parse_validate_scans_events_per_second_per_core"]),
+                f"{_number(ceiling['scans_only_events_per_second_per_core'])} "
+                "(scrub + second scan alone)",
+                _ratio(
+                    ceiling["parse_validate_scans_events_per_second_per_core"],
+                    ceiling["scans_only_events_per_second_per_core"],
+                ),
+            )
+        )
     ours, presidio = data.get("scrubber_on_presidio_sample"), data.get("presidio")
     if ours and presidio:
         rows.append(
