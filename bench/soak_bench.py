@@ -5,11 +5,12 @@ Starts ``ryuzen local up`` in its own process and drives it in rounds: each roun
 every queue to drain, reconciles the round — every accepted event in SANITIZED or
 quarantine exactly once (certificates verified and summed against what ``ryuzen send``
 was told was accepted), RAW empty, no dead letters — and then deletes the counted working
-objects, as cleanup does after delivery. Deleting them matters for the memory check:
-moto holds every object in the stack's own memory, so without it RSS would grow with the
-data however leak-free the code. The stack's RSS after each round is the series whose
-trend (MiB per round, fitted after the first round) shows a leak; a sampler also records
-the peak. Prints figures and writes ``bench/results/soak.json``; asserts nothing on time.
+objects, as cleanup does after delivery, and the round's audit and idempotency items.
+Deleting them matters for the memory check: moto holds every object and item in the
+stack's own memory, so without it RSS would grow with the data however leak-free the code.
+The stack's RSS after each round is the series whose trend (MiB per round, fitted after
+the first round) shows a leak; a sampler also records the peak. Prints figures and
+writes ``bench/results/soak.json``; asserts nothing on time.
 """
 
 from __future__ import annotations
@@ -95,6 +96,37 @@ def clear_working_data(s3: Any, buckets: dict[str, str]) -> int:
             if keys:
                 s3.delete_objects(Bucket=buckets[role], Delete={"Objects": keys, "Quiet": True})
                 deleted += len(keys)
+    return deleted
+
+
+def clear_kept_items(dynamodb: Any, tables: dict[str, str]) -> dict[str, int]:
+    """Delete the items a round left in the stack's tables; items deleted per table.
+
+    The audit trail is kept by design and idempotency records until their TTL (which
+    moto never enforces): in AWS both live in DynamoDB, here in the stack's memory — a
+    few items per request, ~3 MiB per round. Deleted like the working objects, so the
+    RSS trend shows only the process's own growth.
+    """
+    deleted: dict[str, int] = {}
+    for role, table in tables.items():
+        keys = [
+            k["AttributeName"]
+            for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+        ]
+        names = {f"#k{i}": key for i, key in enumerate(keys)}
+        count = 0
+        for page in dynamodb.get_paginator("scan").paginate(
+            TableName=table, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names
+        ):
+            items = page.get("Items", [])
+            for start in range(0, len(items), 25):  # BatchWriteItem's limit
+                pending = {
+                    table: [{"DeleteRequest": {"Key": item}} for item in items[start : start + 25]]
+                }
+                while pending:
+                    pending = dynamodb.batch_write_item(RequestItems=pending)["UnprocessedItems"]
+            count += len(items)
+        deleted[role] = count
     return deleted
 
 
@@ -254,17 +286,25 @@ def main() -> None:
         try:  # from here on, whatever fails, the stack is stopped
             from ryuzen_tools.local_stack.aws import LocalClients
 
-            s3 = LocalClients(ready["aws"], ready["region"]).client("s3")
+            clients = LocalClients(ready["aws"], ready["region"])
+            s3, dynamodb = clients.client("s3"), clients.client("dynamodb")
             sampler.start()
             for number in range(args.rounds):
                 sent = send(ready, round_seconds, args.concurrency, args.seed + number)
                 drained, _ = wait_until_drained(state_dir, args.drain_timeout)
                 reconciliation = reconcile(ready, sent["events_accepted"])
                 cleared = clear_working_data(s3, ready["buckets"])
+                items_cleared = clear_kept_items(dynamodb, ready["tables"])
                 time.sleep(SAMPLE_EVERY_S)  # let the last invocations' garbage go
                 rss_after.append(rss_mib(ready["pid"]) or 0.0)
                 rounds.append(
-                    {"send": sent, "drained": drained, **reconciliation, "cleared": cleared}
+                    {
+                        "send": sent,
+                        "drained": drained,
+                        **reconciliation,
+                        "cleared": cleared,
+                        "items_cleared": items_cleared,
+                    }
                 )
                 print(
                     f"round {number + 1}/{args.rounds}: {sent['events_accepted']:,} accepted, "
@@ -299,6 +339,13 @@ def main() -> None:
             "all_drained": all(r["drained"] for r in rounds),
             "exactly_once_every_round": all(r["exactly_once"] for r in rounds),
             "dead_letters": rounds[-1]["dead_letters"] if rounds else {},
+        },
+        "deleted_after_rounds": {
+            "objects": sum(r["cleared"] for r in rounds),
+            **{
+                f"{role}_items": sum(r["items_cleared"][role] for r in rounds)
+                for role in (rounds[0]["items_cleared"] if rounds else {})
+            },
         },
         "memory": memory_figures(rss_after, sampler.peak_mib),
     }
