@@ -2,8 +2,8 @@
 
 Used as a context manager by ``ryuzen local up``, ``ryuzen local demo`` and the tests.
 Start order is moto → resources → signing key → presign proxy → environment → handlers →
-HTTP → pollers and schedules → state file; stop runs the reverse, so nothing ever calls a
-component that already stopped.
+HTTP → pollers and schedules → TTL expiry → state file; stop runs the reverse, so nothing
+ever calls a component that already stopped.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from ryuzen_tools.local_stack.state_file import (
     write_state,
 )
 from ryuzen_tools.local_stack.status import queue_depth
+from ryuzen_tools.local_stack.ttl_expiry import EXPIRY_INTERVAL_S, TtlExpirer
 from ryuzen_tools.project_files import load_stack
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class LocalStackOptions:
     # Seconds between runs of every scheduled stage (the retention sweep); None: each
     # stage's own interval from the registry.
     schedule_interval_s: float | None = None
+    # Seconds between DynamoDB TTL passes (moto never expires items itself).
+    ttl_interval_s: float = EXPIRY_INTERVAL_S
     # Handlers by stage name, instead of importing the registered ones (tests).
     handlers: Mapping[str, Handler] = field(default_factory=dict)
 
@@ -107,6 +110,7 @@ class LocalStack:
         self._pollers: list[SqsPoller] = []
         self._schedules: list[ScheduledInvoker] = []
         self._publisher: CountersPublisher | None = None
+        self._ttl_expirer: TtlExpirer | None = None
         self.runtimes: dict[str, StageRuntime] = {}
         self.resources: LocalStackResources | None = None
         self.config: StackConfig | None = None
@@ -172,6 +176,12 @@ class LocalStack:
             )
             self._environment.apply(self.stage_environment)
             self._start_stages(region)
+            self._ttl_expirer = TtlExpirer(
+                self.clients.client("dynamodb"),
+                self.resources.tables.values(),
+                interval_s=options.ttl_interval_s,
+            )
+            self._ttl_expirer.start()
             api_url = self._gateway.url if self._gateway else ""
             self.ready = self._ready_document(api_url, aws_url, state_dir, stack_path)
             if state_dir is not None:
@@ -274,6 +284,9 @@ class LocalStack:
         if self._publisher is not None:
             self._publisher.stop()
             self._publisher = None
+        if self._ttl_expirer is not None:
+            self._ttl_expirer.stop()
+            self._ttl_expirer = None
         if self._wrote_state and self.options.state_dir is not None:
             remove_state(self.options.state_dir.resolve())
             self._wrote_state = False
