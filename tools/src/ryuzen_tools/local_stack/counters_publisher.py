@@ -8,11 +8,11 @@ on shutdown.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ryuzen_tools.local_stack.repeating_thread import RepeatingThread
 from ryuzen_tools.local_stack.state_file import stages_path, write_json_atomically
 
 PUBLISH_INTERVAL_S = 1.0
@@ -24,21 +24,17 @@ class CountersPublisher:
     def __init__(self, state_dir: Path, snapshot: Callable[[], dict[str, Any]]) -> None:
         self._path = stages_path(state_dir)
         self._snapshot = snapshot
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = RepeatingThread("counters-publisher", self.publish, PUBLISH_INTERVAL_S)
         self._last: dict[str, Any] | None = None
 
     def start(self) -> None:
         """Write the first snapshot now, then keep it current."""
         self.publish()
-        self._thread = threading.Thread(target=self._run, name="counters-publisher", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop the thread and write the final counters."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.stop(timeout=5)
         self.publish()
 
     def publish(self) -> None:
@@ -47,7 +43,3 @@ class CountersPublisher:
         if current != self._last:
             write_json_atomically(self._path, current)
             self._last = current
-
-    def _run(self) -> None:
-        while not self._stop.wait(PUBLISH_INTERVAL_S):
-            self.publish()

@@ -12,11 +12,12 @@ garbage. The cost is that moto's dashboard lists only recent instances.
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
 
 from moto.core.model_instances import reset_model_data
 from moto.server import ThreadedMotoServer
+
+from ryuzen_tools.local_stack.repeating_thread import RepeatingThread
 
 LOOPBACK = "127.0.0.1"
 # Local credentials: moto accepts any, and fixed fake ones can never reach real AWS.
@@ -37,9 +38,7 @@ class MotoServer:
     def __init__(self, port: int = 0, release_every_s: float = RELEASE_TRACKED_EVERY_S) -> None:
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
         self._running = False
-        self._release_every_s = release_every_s
-        self._stop_releasing = threading.Event()
-        self._releaser: threading.Thread | None = None
+        self._releaser = RepeatingThread("moto-release-tracked", reset_model_data, release_every_s)
         self.url = ""
 
     def start(self) -> str:
@@ -50,26 +49,15 @@ class MotoServer:
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
         self._running = True
-        self._stop_releasing.clear()
-        self._releaser = threading.Thread(
-            target=self._release_tracked_instances, name="moto-release-tracked", daemon=True
-        )
         self._releaser.start()
         return self.url
-
-    def _release_tracked_instances(self) -> None:
-        # Event.wait returns True once stop() is called.
-        while not self._stop_releasing.wait(self._release_every_s):
-            reset_model_data()
 
     def stop(self) -> None:
         """Stop serving and release the listening socket (moto's stop() leaves it open)."""
         if not self._running:
             return
         self._running = False
-        self._stop_releasing.set()
-        if self._releaser is not None:
-            self._releaser.join(timeout=10)
+        self._releaser.stop()
         self._server.stop()
         inner = getattr(self._server, "_server", None)
         if inner is not None:

@@ -1,21 +1,22 @@
 """A rate schedule → handler, as EventBridge Scheduler invokes a Lambda function.
 
-One thread per scheduled stage: it waits ``interval_s``, invokes the stage with a
-scheduled event, and waits again, until stopped. The first run is one interval after the
-start, as a new rate schedule's is. A run that raises is counted and logged by the stage
-runtime and changes nothing else: the next run comes at its time, like Scheduler's next
-invocation (its retries of a failed one are left out — the next run does the same work).
+One thread per scheduled stage (a ``RepeatingThread``): it waits ``interval_s``, invokes
+the stage with a scheduled event, and waits again, until stopped. The first run is one
+interval after the start, as a new rate schedule's is. A run that raises is counted and
+logged by the stage runtime and changes nothing else: the next run comes at its time, like
+Scheduler's next invocation (its retries of a failed one are left out — the next run does
+the same work).
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from ryuzen_tools.local_stack.lambda_runtime import LOCAL_ACCOUNT_ID, StageRuntime
+from ryuzen_tools.local_stack.repeating_thread import RepeatingThread
 
 
 def scheduled_event(schedule_arn: str, region: str, now: datetime) -> dict[str, Any]:
@@ -45,8 +46,6 @@ class ScheduledInvoker:
         counted: tuple[str, ...] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        if interval_s <= 0:
-            raise ValueError(f"interval_s must be positive, not {interval_s}")
         self.runtime = runtime
         self.interval_s = interval_s
         self._region = region
@@ -56,26 +55,15 @@ class ScheduledInvoker:
             f"arn:aws:scheduler:{region}:{LOCAL_ACCOUNT_ID}:schedule/default/"
             f"{runtime.function_name}"
         )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = RepeatingThread(f"schedule-{runtime.name}", self.run_once, interval_s)
 
     def start(self) -> None:
         """Start the schedule's thread."""
-        self._thread = threading.Thread(
-            target=self._run, name=f"schedule-{self.runtime.name}", daemon=True
-        )
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop; a run in progress finishes first (waited for up to ``timeout``)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-
-    def _run(self) -> None:
-        # Event.wait returns True once stop() is called: the loop ends without a last run.
-        while not self._stop.wait(self.interval_s):
-            self.run_once()
+        self._thread.stop(timeout)
 
     def run_once(self) -> Any:
         """Invoke the stage once now; return its answer (None when it raised)."""

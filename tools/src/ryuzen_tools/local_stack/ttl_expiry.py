@@ -13,15 +13,13 @@ extended between the scan and the delete stays, as it would in AWS.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-log = logging.getLogger(__name__)
+from ryuzen_tools.local_stack.repeating_thread import RepeatingThread
 
 # DynamoDB skips TTL values more than five years in the past.
 OLDEST_EXPIRY_S = 5 * 365 * 24 * 3600
@@ -75,7 +73,7 @@ def expire_items(dynamodb: Any, table: str, attribute: str, now_s: float) -> int
 
 
 class TtlExpirer:
-    """A thread that applies TTL to ``tables`` every ``interval_s`` seconds until stopped."""
+    """Applies TTL to ``tables`` every ``interval_s`` seconds on its own thread until stopped."""
 
     def __init__(
         self,
@@ -85,26 +83,19 @@ class TtlExpirer:
         interval_s: float = EXPIRY_INTERVAL_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if interval_s <= 0:
-            raise ValueError(f"interval_s must be positive, not {interval_s}")
         self._dynamodb = dynamodb
         self._tables = tuple(tables)
-        self.interval_s = interval_s
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = RepeatingThread("ttl-expiry", self.run_once, interval_s)
         self.expired = 0
 
     def start(self) -> None:
         """Start the thread; the first pass is one interval from now."""
-        self._thread = threading.Thread(target=self._run, name="ttl-expiry", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop; a pass in progress finishes first (waited for up to ``timeout``)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
+        self._thread.stop(timeout)
 
     def run_once(self) -> int:
         """One pass over every table with TTL enabled; items deleted."""
@@ -115,10 +106,3 @@ class TtlExpirer:
                 deleted += expire_items(self._dynamodb, table, attribute, self._clock())
         self.expired += deleted
         return deleted
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.run_once()
-            except Exception as error:  # the next pass retries; the stack keeps serving
-                log.warning("TTL expiry pass failed: %s", type(error).__name__)
