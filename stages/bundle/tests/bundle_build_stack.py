@@ -147,16 +147,14 @@ class BundleStack:
         return [item["Key"] for item in listing.get("Uploads", [])]
 
 
-def make_stack(config: StackConfig, tmp_path: Path) -> BundleStack:
-    s3 = boto3.client("s3", region_name=REGION)
-    ddb = boto3.client("dynamodb", region_name=REGION)
-    events = boto3.client("events", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
+def provision_resources(s3: Any, ddb: Any, events: Any, sqs: Any) -> str:
+    """The buckets, the audit table, and the event bus whose BundleDelivered rule feeds a
+    queue the tests read; returns that queue's URL."""
     for bucket in BUCKETS.values():
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     ddb.create_table(**audit_table_definition("audit"))
     events.create_event_bus(Name=EVENT_BUS)
-    queue_url = sqs.create_queue(QueueName="bundle-delivered")["QueueUrl"]
+    queue_url = str(sqs.create_queue(QueueName="bundle-delivered")["QueueUrl"])
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
@@ -170,6 +168,15 @@ def make_stack(config: StackConfig, tmp_path: Path) -> BundleStack:
     events.put_targets(
         Rule="bundle-delivered", EventBusName=EVENT_BUS, Targets=[{"Id": "q", "Arn": queue_arn}]
     )
+    return queue_url
+
+
+def make_stack(config: StackConfig, tmp_path: Path) -> BundleStack:
+    s3 = boto3.client("s3", region_name=REGION)
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = provision_resources(s3, ddb, events, sqs)
     signer = generate_local_key(tmp_path / "key.pem", tmp_path / "key.pub.pem")
     work_dir = tmp_path / "work"
     work_dir.mkdir()

@@ -40,7 +40,7 @@ from typing import Any
 
 import boto3
 import pytest
-from bundle_build_stack import BUCKETS, EVENT_BUS, REGION, BundleStack
+from bundle_build_stack import BUCKETS, EVENT_BUS, REGION, BundleStack, provision_resources
 from bundle_build_support import MONTH, NOW, batch, certificate, parquet_bytes
 from moto import mock_aws
 from ryuzen_bundle import command_line
@@ -52,7 +52,6 @@ from ryuzen_contracts.fault_injection import CRASH, Fault, Hook, Installed, Stat
 from ryuzen_contracts.key_layout import analytics_key, bundle_key, certificate_key
 from ryuzen_contracts.signing import LocalSigner, generate_local_key
 from ryuzen_contracts.stack_config import StackConfig
-from ryuzen_contracts.tables import audit_table_definition
 
 # A ZIP left open by a failed build must not write into its aborted upload from __del__.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
@@ -248,28 +247,7 @@ class World:
         self.mock.reset()
         self.recorder.states.clear()
         s3, ddb, events, sqs = (self.clients[name] for name in ("s3", "dynamodb", "events", "sqs"))
-        for bucket in BUCKETS.values():
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
-            )
-        ddb.create_table(**audit_table_definition("audit"))
-        events.create_event_bus(Name=EVENT_BUS)
-        queue_url = sqs.create_queue(QueueName="bundle-delivered")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="bundle-delivered",
-            EventBusName=EVENT_BUS,
-            EventPattern=json.dumps(
-                {"source": ["ryuzen.telemetry"], "detail-type": ["BundleDelivered"]}
-            ),
-        )
-        events.put_targets(
-            Rule="bundle-delivered",
-            EventBusName=EVENT_BUS,
-            Targets=[{"Id": "q", "Arn": queue_arn}],
-        )
+        queue_url = provision_resources(s3, ddb, events, sqs)
         for key, body in self.month.items():
             bucket = BUCKETS["sanitized" if key.startswith("sanitized/") else "analytics"]
             s3.put_object(Bucket=bucket, Key=key, Body=body)
