@@ -107,13 +107,11 @@ def clear_kept_items(dynamodb: Any, tables: dict[str, str]) -> dict[str, int]:
     few items per request, ~3 MiB per round. Deleted like the working objects, so the
     RSS trend shows only the process's own growth.
     """
+    from ryuzen_tools.local_stack.ttl_expiry import key_placeholders
+
     deleted: dict[str, int] = {}
     for role, table in tables.items():
-        keys = [
-            k["AttributeName"]
-            for k in dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
-        ]
-        names = {f"#k{i}": key for i, key in enumerate(keys)}
+        names = key_placeholders(dynamodb, table)
         count = 0
         for page in dynamodb.get_paginator("scan").paginate(
             TableName=table, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names

@@ -34,10 +34,16 @@ def ttl_attribute(dynamodb: Any, table: str) -> str | None:
     return str(description["AttributeName"])
 
 
+def key_placeholders(dynamodb: Any, table: str) -> dict[str, str]:
+    """The table's key attributes as expression placeholders (``{"#k0": "pk", ...}``): a
+    scan projected on them returns exactly the ``Key`` a delete needs."""
+    schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+    return {f"#k{index}": key["AttributeName"] for index, key in enumerate(schema)}
+
+
 def expire_items(dynamodb: Any, table: str, attribute: str, now_s: float) -> int:
     """Delete the items of ``table`` whose ``attribute`` has passed; how many were deleted."""
-    schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
-    key_names = {f"#k{index}": key["AttributeName"] for index, key in enumerate(schema)}
+    key_names = key_placeholders(dynamodb, table)
     # Only a Number expires: an item whose attribute is missing or of another type never
     # does, as in DynamoDB (the type test comes first; moto cannot compare a String).
     expired = "attribute_type(#ttl, :number) AND #ttl >= :oldest AND #ttl < :now"
@@ -49,7 +55,7 @@ def expire_items(dynamodb: Any, table: str, attribute: str, now_s: float) -> int
     deleted = 0
     pages = dynamodb.get_paginator("scan").paginate(
         TableName=table,
-        ProjectionExpression=", ".join(key_names),  # the keys are all a delete needs
+        ProjectionExpression=", ".join(key_names),
         FilterExpression=expired,
         ExpressionAttributeNames={**key_names, "#ttl": attribute},
         ExpressionAttributeValues=values,
