@@ -22,14 +22,12 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from ryuzen_contracts.bundle_delivered import event_pattern
 
 from infra.iam_statements import allow, policy_document, service_trust_policy
 from infra.queues import dead_letter_queue
 from infra.stage_function import StageFunction, StageFunctionArgs
 
-# What ryuzen_bundle.bundle_event emits (test_infra_stage_contracts checks they agree).
-EVENT_SOURCE = "ryuzen.telemetry"
-DETAIL_TYPE = "BundleDelivered"
 SWEEP_RATE = "rate(1 hour)"
 RULE_RETRIES = 185  # EventBridge's maximum; the age limit below ends them first
 RULE_MAX_AGE_SECONDS = 24 * 3600
@@ -86,7 +84,7 @@ class Cleanup(pulumi.ComponentResource):
             f"{name}-delivered-rule",
             description="BundleDelivered -> delete that partner-month's working telemetry",
             event_bus_name=args.event_bus.name,
-            event_pattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [DETAIL_TYPE]}),
+            event_pattern=json.dumps(event_pattern()),
             opts=child,
         )
         permission = aws.lambda_.Permission(

@@ -21,8 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
-from ryuzen_bundle.bundle_event import bundle_delivered_detail, emit_bundle_delivered
+from ryuzen_bundle.bundle_event import emit_bundle_delivered
 from ryuzen_contracts.audit_log import AuditEventType, AuditLog
+from ryuzen_contracts.bundle_delivered import BundleDelivered
 from ryuzen_contracts.bundle_state import BundleState, BundleStateStore
 from ryuzen_contracts.key_layout import (
     analytics_prefix,
@@ -67,13 +68,7 @@ class CleanupStack:
 
     def emit_delivered(self, partner: str) -> None:
         """What the builder emits once the bundle is uploaded and verified."""
-        detail = bundle_delivered_detail(
-            partner=partner,
-            month=MONTH,
-            bundle_key=bundle_key(partner, MONTH),
-            sha256=BUNDLE_SHA256,
-            size=len(BUNDLE),
-        )
+        detail = BundleDelivered.for_bundle(partner, MONTH, BUNDLE_SHA256, len(BUNDLE))
         events = self.stack.clients.client("events")  # type: ignore[union-attr]
         emit_bundle_delivered(events, self.ready["event_bus"], detail)
 

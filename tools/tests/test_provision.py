@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
-from ryuzen_bundle.bundle_event import DETAIL_TYPE, EVENT_SOURCE, emit_bundle_delivered
+from ryuzen_bundle.bundle_event import emit_bundle_delivered
+from ryuzen_contracts.bundle_delivered import DETAIL_TYPE, EVENT_SOURCE, BundleDelivered
 from ryuzen_contracts.ids import new_ulid
 from ryuzen_contracts.key_layout import raw_key, sanitized_key
 from ryuzen_contracts.stack_config import load_stack_config, stack_file
@@ -107,7 +108,7 @@ def test_the_bundle_stages_event_reaches_the_bundle_delivered_queue(
     # Given the provisioned bus and rule, when the bundle stage's own code emits its event
     # (and a foreign event too)
     events = aws.client("events")
-    detail = {"partner": "acme", "month": "2026-10", "bundle_key": "k", "sha256": "0" * 64}
+    detail = BundleDelivered.for_bundle("acme", "2026-10", "0" * 64, 1024)
     emit_bundle_delivered(events, resources.event_bus, detail)
     events.put_events(
         Entries=[
@@ -124,7 +125,7 @@ def test_the_bundle_stages_event_reaches_the_bundle_delivered_queue(
     queue = resources.queues["bundle-delivered"]
     (body,) = _drain(aws, queue.url, want=2, timeout_s=BUNDLE_DELIVERED_ROUTE.delay_s + 3)
     assert (body["source"], body["detail-type"]) == (EVENT_SOURCE, DETAIL_TYPE)
-    assert body["detail"] == detail
+    assert body["detail"] == json.loads(detail.detail_json())
 
 
 def test_tables_match_the_contract_definitions(

@@ -69,6 +69,7 @@ def delivered(
         month=month,
         bundle_key=bundle_key(partner, month),
         sha256=sha256 or bundle_sha256(partner, month),
+        size=482133,
     )
 
 

@@ -56,6 +56,7 @@ from aws_lambda_powertools import Logger
 from ryuzen_contracts.analytics_schema import analytics_schema_document
 from ryuzen_contracts.attestation import Signer
 from ryuzen_contracts.audit_log import AuditEvent, AuditEventType, AuditLog, iso_millis
+from ryuzen_contracts.bundle_delivered import BundleDelivered
 from ryuzen_contracts.bundle_state import (
     FORCED,
     NO_VERSION,
@@ -71,7 +72,7 @@ from ryuzen_contracts.log_safety import error_fields
 from ryuzen_contracts.pipeline_steps import failure_detail, step
 from ryuzen_contracts.stack_config import StackConfig
 
-from ryuzen_bundle.bundle_event import bundle_delivered_detail, emit_bundle_delivered
+from ryuzen_bundle.bundle_event import emit_bundle_delivered
 from ryuzen_bundle.bundle_zip import BundleZip
 from ryuzen_bundle.daily_summary import MonthFigures, summarize, write_summary
 from ryuzen_bundle.manifest import (
@@ -594,7 +595,7 @@ def build_bundle(
             event_id = emit_bundle_delivered(
                 services.events,
                 target.event_bus_name,
-                bundle_delivered_detail(
+                BundleDelivered(
                     partner=request.partner,
                     month=request.month,
                     bundle_key=key,

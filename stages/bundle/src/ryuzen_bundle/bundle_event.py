@@ -1,39 +1,24 @@
-"""The ``BundleDelivered`` EventBridge event: what the cleanup stage waits for."""
+"""Put the ``BundleDelivered`` event (shape in the contracts) on the stack's event bus."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-EVENT_SOURCE = "ryuzen.telemetry"
-DETAIL_TYPE = "BundleDelivered"
+from ryuzen_contracts.bundle_delivered import DETAIL_TYPE, EVENT_SOURCE, BundleDelivered
 
 
 class EventNotDelivered(RuntimeError):  # noqa: N818 -- reads as what happened
     """EventBridge refused the event (``FailedEntryCount`` > 0 or an entry error)."""
 
 
-def bundle_delivered_detail(
-    *, partner: str, month: str, bundle_key: str, sha256: str, size: int
-) -> dict[str, Any]:
-    """The event's detail: the object key and its digest, never a URL."""
-    return {
-        "partner": partner,
-        "month": month,
-        "bundle_key": bundle_key,
-        "sha256": sha256,
-        "bytes": size,
-    }
-
-
-def emit_bundle_delivered(events: Any, event_bus_name: str, detail: dict[str, Any]) -> str:
+def emit_bundle_delivered(events: Any, event_bus_name: str, detail: BundleDelivered) -> str:
     """Put one ``BundleDelivered`` event on ``event_bus_name``; return its event id."""
     response = events.put_events(
         Entries=[
             {
                 "Source": EVENT_SOURCE,
                 "DetailType": DETAIL_TYPE,
-                "Detail": json.dumps(detail, sort_keys=True),
+                "Detail": detail.detail_json(),
                 "EventBusName": event_bus_name,
             }
         ]

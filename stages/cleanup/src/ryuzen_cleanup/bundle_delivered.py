@@ -1,70 +1,50 @@
-"""The ``BundleDelivered`` event: EventBridge's envelope around one delivered bundle's facts.
+"""Parse the ``BundleDelivered`` event as cleanup receives it.
 
-The bundle stage emits it (source ``ryuzen.telemetry``, detail-type ``BundleDelivered``,
-detail ``{partner, month, bundle_key, sha256, bytes}``). In AWS an EventBridge rule invokes
-the cleanup Lambda with the event itself; in the local stack the rule targets an SQS queue
-and each message body is the same event JSON. The shape is declared again here instead of
-imported because a stage never imports another stage; the two must change together.
+In AWS an EventBridge rule invokes the cleanup Lambda with the event itself; in the local
+stack the rule targets an SQS queue and each message body is the same event JSON. The
+detail's shape (``ryuzen_contracts.bundle_delivered``) is shared with the bundle stage
+that emits it; this module adds only EventBridge's envelope.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ryuzen_contracts.key_layout import bundle_key, validate_month, validate_partner_id
+from pydantic import ValidationError, field_validator
+from ryuzen_contracts.bundle_delivered import DETAIL_TYPE, EVENT_SOURCE, BundleDelivered
 
-EVENT_SOURCE = "ryuzen.telemetry"
-DETAIL_TYPE = "BundleDelivered"
+__all__ = ["BundleDelivered", "InvalidBundleEvent", "parse_bundle_delivered"]
 
 
 class InvalidBundleEvent(ValueError):  # noqa: N818 -- reads as what arrived
     """The event is not a well-formed ``BundleDelivered``; the message names fields, not values."""
 
 
-class BundleDelivered(BaseModel):
-    """What cleanup needs from the event: whose month, and which bundle was delivered."""
-
-    # extra="ignore": the builder also sends ``bytes``, and may add facts cleanup never reads.
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    partner: str
-    month: str
-    bundle_key: str
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-
-    @field_validator("partner")
-    @classmethod
-    def _partner(cls, value: str) -> str:
-        return validate_partner_id(value)
-
-    @field_validator("month")
-    @classmethod
-    def _month(cls, value: str) -> str:
-        return validate_month(value)
-
-    @model_validator(mode="after")
-    def _key_is_this_months_bundle(self) -> BundleDelivered:
-        # The key is recomputed, never trusted: an event naming another partner's bundle
-        # must not let cleanup attribute a delivery to this partner-month.
-        if self.bundle_key != bundle_key(self.partner, self.month):
-            raise ValueError("bundle_key is not the bundle key of this partner-month")
-        return self
-
-
 class BundleDeliveredEvent(EventBridgeModel):
     """The EventBridge event, narrowed to ours by source and detail-type."""
 
-    source: Literal["ryuzen.telemetry"]
     # EventBridge always sends the account; moto's rule-to-SQS delivery (the local stack)
     # leaves it out, and cleanup never reads it.
     account: str | None = None  # type: ignore[assignment]
-    detail_type: Literal["BundleDelivered"] = Field(alias="detail-type")
     detail: BundleDelivered  # narrows EventBridgeModel's raw detail to ours
+
+    @field_validator("source")
+    @classmethod
+    def _ours(cls, value: str) -> str:
+        if value != EVENT_SOURCE:
+            raise ValueError("not the telemetry pipeline's event source")
+        return value
+
+    @field_validator("detail_type")
+    @classmethod
+    def _bundle_delivered(cls, value: str) -> str:
+        if value != DETAIL_TYPE:
+            raise ValueError("not a BundleDelivered detail-type")
+        return value
 
 
 def parse_bundle_delivered(event: Mapping[str, Any] | str) -> BundleDelivered:

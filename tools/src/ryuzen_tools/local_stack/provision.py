@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ryuzen_contracts.bundle_delivered import DETAIL_TYPE, EVENT_SOURCE
 from ryuzen_contracts.stack_config import StackConfig
 from ryuzen_contracts.tables import (
     AUDIT_TTL_ATTRIBUTE,
@@ -76,13 +77,11 @@ class EventRoute:
         return json.dumps({"source": [self.source], "detail-type": [self.detail_type]})
 
 
-# What ryuzen_bundle.bundle_event emits (a test holds the two together). The builder emits
+# The contracts' BundleDelivered event. The builder emits
 # the event just *before* it commits DELIVERED, and cleanup refuses a month that is not
 # DELIVERED yet, to be retried once the queue's visibility timeout ends (a minute). A few
 # seconds' delivery delay lets the commit land first, so the first attempt cleans.
-BUNDLE_DELIVERED_ROUTE = EventRoute(
-    "bundle-delivered", "ryuzen.telemetry", "BundleDelivered", delay_s=5
-)
+BUNDLE_DELIVERED_ROUTE = EventRoute("bundle-delivered", EVENT_SOURCE, DETAIL_TYPE, delay_s=5)
 EVENT_ROUTES = (BUNDLE_DELIVERED_ROUTE,)
 
 
