@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
 from cleanup_fixtures import (
@@ -22,7 +23,12 @@ from cleanup_fixtures import (
 from ryuzen_cleanup.delete_old_telemetry import NotDeliveredYet, Outcome
 from ryuzen_contracts.attestation import DELETION_PREDICATE, verify
 from ryuzen_contracts.audit_log import AuditEventType, partner_month_pk
-from ryuzen_contracts.bundle_state import STATE_SK, BundleState
+from ryuzen_contracts.bundle_state import (
+    STATE_SK,
+    BundleState,
+    BundleStateStore,
+    ConcurrentTransition,
+)
 from ryuzen_contracts.key_layout import (
     analytics_prefix,
     deletion_receipt_key,
@@ -117,7 +123,12 @@ def test_an_event_of_another_delivery_of_the_month_is_refused(stack: CleanupStac
 
     assert report.refusal == "bundle_mismatch"
     assert month_keys <= stack.keys("sanitized") | stack.keys("analytics")
+    assert stack.keys("bundles") == set()
     assert stack.states.get(PARTNER, MONTH).state is BundleState.DELIVERED
+    errors = [e for e in stack.events() if e.event_type is AuditEventType.ERROR]
+    assert [(e.detail["error"], e.detail["state"]) for e in errors] == [
+        ("bundle_mismatch", "DELIVERED")
+    ]
 
 
 def test_delivered_without_a_verified_checksum_is_refused(stack: CleanupStack) -> None:
@@ -135,6 +146,10 @@ def test_delivered_without_a_verified_checksum_is_refused(stack: CleanupStack) -
 
     assert report.refusal == "checksum_not_verified"
     assert month_keys <= stack.keys("sanitized") | stack.keys("analytics")
+    assert stack.keys("bundles") == set()
+    errors = [e for e in stack.events() if e.event_type is AuditEventType.ERROR]
+    assert [e.detail["error"] for e in errors] == ["checksum_not_verified"]
+    assert not any(e.event_type is AuditEventType.TELEMETRY_DELETED for e in stack.events())
 
 
 def test_a_built_month_is_retried_not_refused(stack: CleanupStack) -> None:
@@ -271,3 +286,41 @@ def test_two_runs_racing_to_commit_both_end_cleaned(stack: CleanupStack) -> None
 
     assert report.outcome is Outcome.CLEANED
     assert stack.states.get(PARTNER, MONTH).state is BundleState.CLEANED
+
+
+class RebuiltBeforeCommit:
+    """A state store where a forced rebuild delivers a new bundle just before CLEANED."""
+
+    def __init__(self, states: BundleStateStore) -> None:
+        self._states = states
+
+    def get(self, partner: str, month: str) -> Any:
+        return self._states.get(partner, month)
+
+    def transition(self, partner: str, month: str, to: BundleState, **kwargs: Any) -> Any:
+        self._states.transition(partner, month, BundleState.BUILDING, force=True, now=NOW)
+        self._states.transition(partner, month, BundleState.BUILT, now=NOW)
+        self._states.transition(
+            partner,
+            month,
+            BundleState.DELIVERED,
+            attributes={"sha256": "c" * 64, "checksum_verified": True},
+            now=NOW,
+        )
+        return self._states.transition(partner, month, to, **kwargs)
+
+
+def test_a_month_rebuilt_during_cleanup_is_not_marked_cleaned(stack: CleanupStack) -> None:
+    # Given a delivered month whose bundle is rebuilt and delivered again while cleanup
+    # deletes (the rebuild's own BundleDelivered event follows)...
+    stack.move_to(BundleState.DELIVERED)
+    stack.put_month()
+
+    # ...this run's CLEANED write, made on the version it decided on, loses...
+    with pytest.raises(ConcurrentTransition):
+        stack.clean(states=RebuiltBeforeCommit(stack.states))
+
+    # ...so the new delivery stays DELIVERED, to be cleaned by its own event.
+    record = stack.states.get(PARTNER, MONTH)
+    assert record is not None and record.state is BundleState.DELIVERED
+    assert record.attributes["sha256"] == "c" * 64

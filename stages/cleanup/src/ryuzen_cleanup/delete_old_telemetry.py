@@ -181,6 +181,9 @@ def clean_partner_month(
                 BundleState.CLEANED,
                 attributes={"receipt_sha256": stored.sha256, "cleaned_at": iso_millis(now())},
                 now=now(),
+                # On the version the delete decision read: a forced rebuild delivered since
+                # must not be marked CLEANED with this (older) bundle's receipt.
+                expected_version=record.version,
             )
         except Exception:
             # Two deliveries of the event ran at once and the other committed first, or
