@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -20,6 +20,7 @@ from ryuzen_contracts.audit_log import AuditEventType, AuditLog
 from ryuzen_contracts.tables import audit_table_definition
 from ryuzen_tools.audit_query import (
     CSV_COLUMNS,
+    DEFAULT_PARTNER_WINDOW,
     AuditQueryError,
     QueryOptions,
     parse_duration,
@@ -99,10 +100,16 @@ def test_types_are_case_insensitive_and_unknown_ones_named() -> None:
         parse_types(["NOPE"])
 
 
-def test_options_need_a_window_or_a_partner_month() -> None:
-    for partial in ({}, {"partner": "acme"}, {"month": "2026-11"}):
-        with pytest.raises(AuditQueryError, match="nothing to query"):
-            QueryOptions(**partial)
+def test_options_need_a_window_a_partner_or_a_month() -> None:
+    with pytest.raises(AuditQueryError, match="nothing to query"):
+        QueryOptions()
+
+
+def test_the_window_of_each_kind_of_query() -> None:
+    assert QueryOptions(recent=timedelta(hours=2)).since(NOW) == NOW - timedelta(hours=2)
+    assert QueryOptions(partner="acme", month="2026-10").since(NOW) is None
+    assert QueryOptions(month="2026-10").since(NOW) == datetime(2026, 10, 1, tzinfo=UTC)
+    assert QueryOptions(partner="acme").since(NOW) == NOW - DEFAULT_PARTNER_WINDOW
 
 
 # --- the reads ---------------------------------------------------------------------------
@@ -171,6 +178,21 @@ def test_options_need_a_window_or_a_partner_month() -> None:
             {"partner": "nimbus-ai", "month": "2026-11"},
             [],
             id="nothing",
+        ),
+        pytest.param(
+            {"partner": "acme"},
+            ["acme_october_error", "acme_created", "acme_scrub", "acme_old_delivered"],
+            id="partner-alone",
+        ),
+        pytest.param(
+            {"partner": "acme", "types": (E.ERROR,)},
+            ["acme_october_error"],
+            id="partner-alone-type",
+        ),
+        pytest.param(
+            {"month": "2026-10"},
+            ["acme_october_error"],
+            id="month-alone",
         ),
     ],
 )
@@ -342,7 +364,6 @@ def test_table_name_from_the_option_or_the_environment(
         pytest.param(["--partner", "acme", "--month", "2026-13"], "'2026-13'", id="month"),
         pytest.param(["--recent", "1h", "--month", "11/2026"], "'11/2026'", id="month-format"),
         pytest.param(["--recent", "1h", "--type", "DELETED"], "'DELETED'", id="type"),
-        pytest.param(["--partner", "acme"], "nothing to query", id="no-window"),
         pytest.param([], "nothing to query", id="no-options"),
         pytest.param(
             ["--recent", "1h", "--local", "--endpoint", "http://127.0.0.1:1"],
@@ -447,9 +468,10 @@ def test_local_target_without_a_stack(tmp_path: Path) -> None:
     assert "no local stack is running" in result.stderr
 
 
-def test_runnable_as_a_module() -> None:
+@pytest.mark.parametrize("command", [["query"], []], ids=["query", "query-by-default"])
+def test_runnable_as_a_module(command: list[str]) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "ryuzen_tools.audit_query", "query", "--recent", "2w"],
+        [sys.executable, "-m", "ryuzen_tools.audit_query", *command, "--recent", "2w"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -458,3 +480,16 @@ def test_runnable_as_a_module() -> None:
 
     assert completed.returncode == 2
     assert "invalid duration '2w'" in completed.stderr
+
+
+def test_the_module_runs_a_trail_when_named() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "ryuzen_tools.audit_query", "trail", "--partner", "ACME"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 2
+    assert "--month" in completed.stderr  # trail's own options, not query's

@@ -1,6 +1,7 @@
 """``ryuzen audit query|trail``: read the ``TelemetryAudit`` table as an operator.
 
-Also runnable as ``python -m ryuzen_tools.audit_query query|trail ...``. The reading
+Also runnable as ``python -m ryuzen_tools.audit_query [query|trail] ...`` (``query`` when
+no command is named). The reading
 itself is ``ryuzen_contracts.audit_log`` (``query_partner_month`` for one partner-month,
 ``query_recent`` through the event-type GSI); this module picks the read from the options,
 finds the table (AWS, the local stack's ``state.json``, or an explicit endpoint) and prints
@@ -41,6 +42,8 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 MAX_RECENT = timedelta(days=3660)
 CSV_COLUMNS = ("occurred_at", "event_type", "partner", "month", "stage", "event_id", "detail")
 NO_MATCH = "no audit events match"
+# --partner alone: the window read through the GSI when no --recent narrows it.
+DEFAULT_PARTNER_WINDOW = timedelta(days=31)
 
 err = Console(stderr=True)
 
@@ -78,7 +81,12 @@ class AuditTarget:
 
 @dataclass(frozen=True)
 class QueryOptions:
-    """What to read. ``partner`` with ``month`` reads that partition; otherwise the GSI."""
+    """What to read. ``partner`` with ``month`` reads that partition; otherwise the GSI.
+
+    The GSI read needs a window: ``recent``; or, for ``month`` alone, from the start of
+    that month (a month's events are written from then on); or, for ``partner`` alone,
+    the last ``DEFAULT_PARTNER_WINDOW``.
+    """
 
     recent: timedelta | None = None
     partner: str | None = None
@@ -88,10 +96,18 @@ class QueryOptions:
 
     def __post_init__(self) -> None:
         # Without a window the GSI read would walk every event ever written.
-        if self.recent is None and (self.partner is None or self.month is None):
-            raise AuditQueryError(
-                "nothing to query: give --recent DURATION, or --partner and --month"
-            )
+        if self.recent is None and self.partner is None and self.month is None:
+            raise AuditQueryError("nothing to query: give --recent DURATION, --partner or --month")
+
+    def since(self, now: datetime) -> datetime | None:
+        """The oldest time to read; None reads the whole partner-month partition."""
+        if self.recent is not None:
+            return now - self.recent
+        if self.partner is not None and self.month is not None:
+            return None
+        if self.month is not None:
+            return datetime.strptime(self.month, "%Y-%m").replace(tzinfo=UTC)
+        return now - DEFAULT_PARTNER_WINDOW
 
 
 def parse_duration(text: str) -> timedelta:
@@ -145,7 +161,7 @@ def open_audit_log(target: AuditTarget) -> AuditLog:
 
 def query_events(audit: AuditLog, options: QueryOptions, now: datetime) -> list[AuditEvent]:
     """The events ``options`` select, newest first, at most ``options.limit``."""
-    since = now - options.recent if options.recent is not None else None
+    since = options.since(now)
     if options.partner is not None and options.month is not None:
         return list(
             audit.query_partner_month(
@@ -156,7 +172,7 @@ def query_events(audit: AuditLog, options: QueryOptions, now: datetime) -> list[
                 limit=options.limit,
             )
         )
-    assert since is not None  # QueryOptions refuses options without a window or a partition
+    assert since is not None  # only a partner-month partition is read without a window
     return list(
         audit.query_recent(
             since,
@@ -289,10 +305,12 @@ def query(
     table: TableOption = None,
     stack: StackOption = "dev",
 ) -> None:
-    """Audit events, newest first: one partner-month, or every event of the --recent window.
+    """Audit events, newest first: one partner-month, or every event of a recent window.
 
     --partner P --month M reads that partner-month (narrowed by --recent and --type);
-    otherwise --recent reads through the event-type index, narrowed by the other filters.
+    otherwise the event-type index is read over --recent, narrowed by the other filters.
+    Without --recent, --month M alone reads from the start of M, and --partner P alone
+    the last 31 days.
     """
     command = "ryuzen audit query"
     try:
@@ -361,5 +379,12 @@ def trail(
         raise typer.Exit(1)
 
 
+def main(argv: list[str]) -> None:
+    """``python -m ryuzen_tools.audit_query``: ``query`` unless ``trail`` is named."""
+    if not argv or argv[0] not in {"query", "trail", "--help"}:
+        argv = ["query", *argv]
+    audit_app(args=argv, prog_name="python -m ryuzen_tools.audit_query")
+
+
 if __name__ == "__main__":
-    audit_app()
+    main(sys.argv[1:])
