@@ -74,7 +74,8 @@ def test_the_demo_delivers_and_verifies_every_partners_bundle(
     # the pull API answered every partner, and nothing failed
     pull = summary["stages"]["bundle-pull"]
     assert pull["errors"] == 0
-    assert pull["outcomes"] == {"http_200": 9}  # key, list and URL for three partners
+    # key, list and URL for three partners, then the URL again once cleaned (the receipt)
+    assert pull["outcomes"] == {"http_200": 12}
 
 
 def test_the_demo_ends_with_every_delivered_month_cleaned_and_proven(
@@ -99,6 +100,7 @@ def test_the_demo_ends_with_every_delivered_month_cleaned_and_proven(
         assert (receipt["partner"], receipt["month"]) == (partner, month)
         assert receipt["bundle"]["sha256"] == bundle["sha256"] == entry["bundle_sha256"]
         assert receipt["already_empty"] is False
+        assert receipt["pulled_via_api"] is True  # as the partner gets it: pull API, proxy
         kept = out / receipt["path"]
         assert hashlib.sha256(kept.read_bytes()).hexdigest() == receipt["receipt_sha256"]
         # and the deletion event records that very receipt

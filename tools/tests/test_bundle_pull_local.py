@@ -3,7 +3,9 @@
 One in-process stack with its real stages. Past months' bundles are put straight into the
 bundle bucket (built to the bundle spec, signed with the stack's own key) and given the
 bundle state the builder would have left (``BUILDING → BUILT → DELIVERED`` with a verified
-SHA-256): the pull API only offers a ``DELIVERED`` or ``CLEANED`` month. The current
+SHA-256): the pull API only offers a ``DELIVERED`` or ``CLEANED`` month. Some of them are
+then cleaned as cleanup leaves them: a deletion receipt made and stored by the cleanup
+stage's own code beside the bundle, and ``CLEANED`` with its digest. The current
 month gets real traffic, drained through sanitize and analytics, and is bundled by
 `ryuzen local bundle` (the builder in a subprocess). Then the partner's tools
 (`ryuzen bundle fetch --verify`) against it.
@@ -23,8 +25,16 @@ from urllib.parse import quote
 import httpx
 import pytest
 from bundle_zip_fixtures import BundleParts, write_zip
+from ryuzen_cleanup.deletion_receipt import DeletionFacts, receipt, store_receipt
+from ryuzen_cleanup.prefix_deletion import Prefix
 from ryuzen_contracts.bundle_state import BundleState, BundleStateStore
-from ryuzen_contracts.key_layout import bundle_key, month_of
+from ryuzen_contracts.key_layout import (
+    analytics_prefix,
+    bundle_key,
+    deletion_receipt_key,
+    month_of,
+    sanitized_prefix,
+)
 from ryuzen_contracts.signing import LocalSigner
 from ryuzen_tools.cli import app
 from ryuzen_tools.local_stack.stack import LocalStack, LocalStackOptions
@@ -43,6 +53,7 @@ class PullStack:
     ready: dict[str, Any]
     state_dir: Path
     bundles: dict[tuple[str, str], bytes]
+    receipts: dict[tuple[str, str], bytes]
 
     def get(self, path: str, partner: str | None = "acme", **headers: str) -> httpx.Response:
         if partner is not None:
@@ -73,9 +84,15 @@ def pulled(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             stack.clients.client("dynamodb"),  # type: ignore[union-attr]
             ready["tables"]["audit"],
         )
-        bundles = {}
+        bundles, receipts = {}, {}
         # past months: never the current one, which the builder makes below
-        for partner, month in (("acme", "2026-10"), ("acme", "2026-09"), ("nimbus-ai", "2026-08")):
+        past = (
+            ("acme", "2026-10"),
+            ("acme", "2026-09"),
+            ("acme", "2026-06"),
+            ("nimbus-ai", "2026-08"),
+        )
+        for partner, month in past:
             assert month != CURRENT_MONTH
             path = write_zip(
                 work / f"{partner}-{month}.zip",
@@ -91,6 +108,16 @@ def pulled(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             )
             deliver(states, partner, month, sha256)
             bundles[(partner, month)] = data
+        # cleaned months; acme's 2026-06 receipt follows another bundle than the one served
+        for partner, month, followed in (
+            ("acme", "2026-10", None),
+            ("nimbus-ai", "2026-08", None),
+            ("acme", "2026-06", "e" * 64),
+        ):
+            followed = followed or hashlib.sha256(bundles[(partner, month)]).hexdigest()
+            receipts[(partner, month)] = clean(
+                s3, states, ready["buckets"], signer, partner, month, followed
+            )
         # a bundle object whose month was never delivered is not offered
         s3.put_object(
             Bucket=ready["buckets"]["bundles"],
@@ -99,7 +126,7 @@ def pulled(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             Metadata={"sha256": hashlib.sha256(b"half-built").hexdigest()},
         )
         states.transition("acme", "2026-07", BundleState.BUILDING)
-        yield PullStack(stack, ready, state_dir, bundles)
+        yield PullStack(stack, ready, state_dir, bundles, receipts)
 
 
 def deliver(states: BundleStateStore, partner: str, month: str, sha256: str) -> None:
@@ -112,6 +139,39 @@ def deliver(states: BundleStateStore, partner: str, month: str, sha256: str) -> 
         BundleState.DELIVERED,
         attributes={"sha256": sha256, "checksum_verified": True},
     )
+
+
+def clean(
+    s3: Any,
+    states: BundleStateStore,
+    buckets: dict[str, str],
+    signer: LocalSigner,
+    partner: str,
+    month: str,
+    bundle_sha256: str,
+) -> bytes:
+    """What cleanup leaves behind a cleaned month: its signed receipt beside the bundle
+    (the stage's own code), then ``CLEANED`` recording the receipt's digest."""
+    facts = DeletionFacts(
+        partner=partner,
+        month=month,
+        bundle_key=bundle_key(partner, month),
+        bundle_sha256=bundle_sha256,
+        proven_empty=(
+            Prefix(buckets["analytics"], analytics_prefix(partner, month)),
+            Prefix(buckets["sanitized"], sanitized_prefix(partner, month)),
+        ),
+        objects_deleted={buckets["analytics"]: 5, buckets["sanitized"]: 6},
+        deleted_keys_sha256="d" * 64,
+        deleted_at=datetime.now(UTC),
+    )
+    stored = store_receipt(
+        s3, buckets["bundles"], partner, month, receipt(facts, signer), replacing=None
+    )
+    states.transition(
+        partner, month, BundleState.CLEANED, attributes={"receipt_sha256": stored.sha256}
+    )
+    return stored.body
 
 
 def test_the_stack_records_the_proxy_and_the_stage_environment(pulled: PullStack) -> None:
@@ -131,9 +191,10 @@ def test_a_partner_lists_its_own_delivered_months(pulled: PullStack) -> None:
     assert response.status_code == 200
     listed = [entry for entry in response.json()["bundles"] if entry["month"] != CURRENT_MONTH]
     # not 2026-07: its object is there, but the month is still BUILDING
-    assert [entry["month"] for entry in listed] == ["2026-09", "2026-10"]
-    assert listed[1]["bytes"] == len(pulled.bundles[("acme", "2026-10")])
-    assert listed[1]["sha256"] == hashlib.sha256(pulled.bundles[("acme", "2026-10")]).hexdigest()
+    assert [entry["month"] for entry in listed] == ["2026-06", "2026-09", "2026-10"]
+    assert [entry["cleaned"] for entry in listed] == [True, False, True]
+    assert listed[2]["bytes"] == len(pulled.bundles[("acme", "2026-10")])
+    assert listed[2]["sha256"] == hashlib.sha256(pulled.bundles[("acme", "2026-10")]).hexdigest()
 
 
 def test_an_ingest_key_passes_the_gateway_but_is_no_partner(pulled: PullStack) -> None:
@@ -193,6 +254,41 @@ def test_the_url_goes_through_the_verifying_proxy(pulled: PullStack) -> None:
     assert b"SignatureDoesNotMatch" in refused.content
 
 
+def test_a_cleaned_months_receipt_goes_through_the_verifying_proxy(pulled: PullStack) -> None:
+    # Given acme's cleaned 2026-10, the API offers its receipt beside the bundle
+    offer = pulled.get("/v1/bundles/2026-10").json()
+    receipt = offer["receipt"]
+    genuine = pulled.receipts[("acme", "2026-10")]
+    assert receipt["sha256"] == hashlib.sha256(genuine).hexdigest()
+    assert receipt["bytes"] == len(genuine)
+    assert receipt["expires_at"] == offer["expires_at"]
+    assert receipt["url"].startswith(pulled.ready["presign_proxy"] + "/")
+    # and its URL, as issued, serves it through the proxy
+    downloaded = httpx.get(receipt["url"], timeout=30)
+    assert downloaded.status_code == 200
+    assert downloaded.content == genuine
+    # while the same URL pointed at another key is refused: another partner's receipt,
+    # or this month's bundle (a receipt URL is no URL for the ZIP, and vice versa)
+    own_key = quote(deletion_receipt_key("acme", "2026-10"))
+    for other_key in (deletion_receipt_key("nimbus-ai", "2026-08"), bundle_key("acme", "2026-10")):
+        other = receipt["url"].replace(own_key, quote(other_key))
+        assert other != receipt["url"]
+        refused = httpx.get(other, timeout=30)
+        assert refused.status_code == 403
+        assert b"SignatureDoesNotMatch" in refused.content
+    bundle_as_receipt = offer["url"].replace(quote(bundle_key("acme", "2026-10")), own_key)
+    assert httpx.get(bundle_as_receipt, timeout=30).status_code == 403
+    # and nimbus-ai gets its own receipt, never acme's
+    theirs = pulled.get("/v1/bundles/2026-08", partner="nimbus-ai").json()["receipt"]
+    assert httpx.get(theirs["url"], timeout=30).content == pulled.receipts[("nimbus-ai", "2026-08")]
+
+
+def test_a_month_not_cleaned_offers_no_receipt(pulled: PullStack) -> None:
+    offer = pulled.get("/v1/bundles/2026-09").json()
+    assert offer["receipt"] is None
+    assert httpx.get(offer["url"], timeout=30).status_code == 200
+
+
 def test_the_pull_api_is_one_function_with_its_own_counters(pulled: PullStack) -> None:
     pulled.get("/v1/keys/signing")
     counters = pulled.stack.counters_document()["stages"]["bundle-pull"]
@@ -232,8 +328,74 @@ def test_bundle_fetch_downloads_and_verifies(pulled: PullStack, tmp_path: Path) 
     assert path.read_bytes() == pulled.bundles[("acme", "2026-10")]
     assert line["verified"]["partner"] == "acme" and line["verified"]["month"] == "2026-10"
     assert line["verified"]["certificates"] == 2
+    # and, the month being cleaned, its deletion receipt beside the ZIP, verified for acme,
+    # 2026-10 and this very ZIP
+    kept = out / "ryuzen-telemetry-acme-2026-10.deletion-receipt.dsse.json"
+    assert kept.read_bytes() == pulled.receipts[("acme", "2026-10")]
+    assert line["receipt"]["path"] == str(kept)
+    assert line["receipt"]["sha256"] == hashlib.sha256(kept.read_bytes()).hexdigest()
+    checked = line["receipt"]["verified"]
+    assert (checked["partner"], checked["month"]) == ("acme", "2026-10")
+    assert checked["bundle_checked"] == str(path)
+    assert "verified the deletion receipt" in result.stderr
     assert "X-Amz-Signature" not in result.output  # the URL is never printed
     assert not list(out.glob(".*.part"))
+
+
+def fetch(pulled: PullStack, month: str, out: Path, *options: str) -> Any:
+    return CliRunner().invoke(
+        app,
+        [
+            "bundle",
+            "fetch",
+            "--api",
+            pulled.ready["api"],
+            "--key",
+            pulled.ready["partner_keys"]["acme"],
+            "--month",
+            month,
+            "--out",
+            str(out),
+            *options,
+        ],
+    )
+
+
+def test_bundle_fetch_of_a_month_not_cleaned_says_there_is_no_receipt_yet(
+    pulled: PullStack, tmp_path: Path
+) -> None:
+    result = fetch(
+        pulled, "2026-09", tmp_path, "--verify", "--public-key", pulled.ready["public_key"]
+    )
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["verified"]["month"] == "2026-09"
+    assert line["receipt"] is None
+    assert "no deletion receipt for 2026-09" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ryuzen-telemetry-acme-2026-09.zip"]
+
+
+def test_bundle_fetch_refuses_a_receipt_that_follows_another_bundle(
+    pulled: PullStack, tmp_path: Path
+) -> None:
+    # acme's 2026-06 receipt is genuine (signed, acme, 2026-06) but names another bundle
+    result = fetch(
+        pulled, "2026-06", tmp_path, "--verify", "--public-key", pulled.ready["public_key"]
+    )
+    assert result.exit_code == 1
+    stderr = " ".join(result.stderr.split())
+    zip_path = tmp_path / "ryuzen-telemetry-acme-2026-06.zip"
+    kept = tmp_path / "ryuzen-telemetry-acme-2026-06.deletion-receipt.dsse.json"
+    assert f"ryuzen bundle fetch: FAILED: {kept}: {zip_path}: sha256" in stderr
+    assert "does not match the attested eeeeeeeeeeeeeeee" in stderr
+
+
+def test_bundle_fetch_without_verify_leaves_the_receipt(pulled: PullStack, tmp_path: Path) -> None:
+    result = fetch(pulled, "2026-10", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["receipt"] is None
+    assert "--verify also fetches and checks its deletion receipt" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["ryuzen-telemetry-acme-2026-10.zip"]
 
 
 @pytest.mark.parametrize(

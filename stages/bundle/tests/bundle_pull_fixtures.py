@@ -24,8 +24,9 @@ from botocore.credentials import Credentials, RefreshableCredentials
 from moto import mock_aws
 from ryuzen_bundle.pull_handler import PullRuntime, handle
 from ryuzen_bundle.pull_settings import PullSettings
+from ryuzen_contracts.audit_log import iso_millis
 from ryuzen_contracts.bundle_state import BundleState, BundleStateStore
-from ryuzen_contracts.key_layout import bundle_key
+from ryuzen_contracts.key_layout import bundle_key, deletion_receipt_key
 from ryuzen_contracts.signing import generate_local_key
 from ryuzen_contracts.stack_config import StackConfig
 from ryuzen_contracts.tables import audit_table_definition
@@ -183,11 +184,16 @@ class PullWorld:
         *,
         sha256: str | None = None,
         state: BundleState | None = BundleState.DELIVERED,
+        delivered_at: datetime | None = None,
+        receipt: bytes | None = None,
     ) -> bytes:
         """Store a bundle as the builder does: whole-object SHA-256 in metadata ``sha256``,
         and the month's bundle state moved to ``state`` (None: no state at all).
 
         ``sha256`` overrides the metadata only; the state always records the real digest.
+        ``delivered_at`` (default: now) is the time the ``DELIVERED`` state records.
+        ``receipt``: a deletion receipt stored as cleanup stores it, before ``CLEANED``,
+        whose state then records its digest (only when ``state`` is ``CLEANED``).
         """
         body = data if data is not None else f"zip of {partner} {month}".encode() * 10
         digest = hashlib.sha256(body).hexdigest()
@@ -196,20 +202,54 @@ class PullWorld:
             Bucket=BUCKET, Key=bundle_key(partner, month), Body=body, Metadata=metadata
         )
         self.uploaded[(partner, month)] = body
+        receipt_sha256 = None
+        if receipt is not None:
+            receipt_sha256 = self.put_receipt(partner, month, receipt)
         if state is not None:
-            self.move_state(partner, month, state, digest)
-        return body
-
-    def move_state(self, partner: str, month: str, to: BundleState, sha256: str) -> None:
-        """Walk a new month along the builder's path up to ``to``."""
-        for state in STATE_PATH[: STATE_PATH.index(to) + 1]:
-            verified = {"sha256": sha256, "checksum_verified": True}
-            self.states.transition(
+            self.move_state(
                 partner,
                 month,
                 state,
-                attributes=verified if state is BundleState.DELIVERED else None,
+                digest,
+                delivered_at=delivered_at,
+                receipt_sha256=receipt_sha256,
             )
+        return body
+
+    def put_receipt(self, partner: str, month: str, body: bytes) -> str:
+        """Store a deletion receipt beside the bundle as cleanup does; its SHA-256."""
+        self.s3.put_object(
+            Bucket=BUCKET,
+            Key=deletion_receipt_key(partner, month),
+            Body=body,
+            ContentType="application/json",
+            ChecksumAlgorithm="SHA256",
+        )
+        return hashlib.sha256(body).hexdigest()
+
+    def move_state(
+        self,
+        partner: str,
+        month: str,
+        to: BundleState,
+        sha256: str,
+        *,
+        delivered_at: datetime | None = None,
+        receipt_sha256: str | None = None,
+    ) -> None:
+        """Walk a new month along the builder's (and cleanup's) path up to ``to``, with
+        the attributes each records."""
+        for state in STATE_PATH[: STATE_PATH.index(to) + 1]:
+            attributes: dict[str, str | int | bool] | None = None
+            if state is BundleState.DELIVERED:
+                attributes = {
+                    "sha256": sha256,
+                    "checksum_verified": True,
+                    "delivered_at": iso_millis(delivered_at or datetime.now(UTC)),
+                }
+            elif state is BundleState.CLEANED and receipt_sha256 is not None:
+                attributes = {"receipt_sha256": receipt_sha256}
+            self.states.transition(partner, month, state, attributes=attributes)
 
     def call(self, path: str, **options: Any) -> Answer:
         result = handle(proxy_event(path, **options), self.runtime)

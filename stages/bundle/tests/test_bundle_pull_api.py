@@ -96,7 +96,7 @@ def test_the_list_holds_the_partners_months_only(world: PullWorld) -> None:
     assert body["partner"] == "acme"
     assert [entry["month"] for entry in body["bundles"]] == ["2026-09", "2026-10"]
     first, second = body["bundles"]
-    assert set(first) == {"month", "bytes", "sha256", "created_at"}
+    assert set(first) == {"month", "bytes", "sha256", "created_at", "cleaned"}
     assert first["bytes"] == len(september) == 12345
     assert (
         first["sha256"]
@@ -107,6 +107,48 @@ def test_the_list_holds_the_partners_months_only(world: PullWorld) -> None:
     assert second["bytes"] == len(october)
     created = datetime.strptime(second["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs(created - datetime.now(UTC)) < timedelta(minutes=5)
+    assert first["cleaned"] is second["cleaned"] is False
+
+
+def test_created_at_is_when_the_bundle_was_delivered_and_stays_so(world: PullWorld) -> None:
+    # Given a bundle delivered at a known moment, its state recording that time
+    delivered = datetime(2026, 11, 1, 3, 4, 5, 678000, tzinfo=UTC)
+    data = world.put_bundle("acme", "2026-10", delivered_at=delivered)
+    key = bundle_key("acme", "2026-10")
+    listed_first = world.call("/v1/bundles").json()["bundles"]
+
+    # When the object is later rewritten in place (a metadata self-copy, as the builder's
+    # own does: a new LastModified) and cleanup moves the month to CLEANED
+    world.s3.copy_object(
+        Bucket=BUCKET,
+        Key=key,
+        CopySource={"Bucket": BUCKET, "Key": key},
+        Metadata={"sha256": hashlib.sha256(data).hexdigest(), "note": "copied"},
+        MetadataDirective="REPLACE",
+    )
+    world.states.transition("acme", "2026-10", BundleState.CLEANED)
+    listed_later = world.call("/v1/bundles").json()["bundles"]
+
+    # Then created_at is the delivery time both times, not the object's LastModified
+    assert listed_first[0]["created_at"] == listed_later[0]["created_at"] == "2026-11-01T03:04:05Z"
+    assert world.s3.head_object(Bucket=BUCKET, Key=key)["LastModified"] > delivered
+    assert (listed_first[0]["cleaned"], listed_later[0]["cleaned"]) == (False, True)
+
+
+def test_a_state_without_a_delivery_time_shows_the_objects_time(world: PullWorld) -> None:
+    # A DELIVERED state that records no delivered_at (not one the builder wrote)
+    data = world.put_bundle("acme", "2026-10", state=BundleState.BUILT)
+    world.states.transition(
+        "acme",
+        "2026-10",
+        BundleState.DELIVERED,
+        attributes={"sha256": hashlib.sha256(data).hexdigest(), "checksum_verified": True},
+    )
+    modified = world.s3.head_object(Bucket=BUCKET, Key=bundle_key("acme", "2026-10"))[
+        "LastModified"
+    ]
+    (entry,) = world.call("/v1/bundles").json()["bundles"]
+    assert entry["created_at"] == modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_another_partner_sees_only_its_own(world: PullWorld) -> None:
@@ -121,6 +163,7 @@ def test_another_partner_sees_only_its_own(world: PullWorld) -> None:
                 "bytes": len(world.uploaded[("nimbus-ai", "2026-07")]),
                 "sha256": body["bundles"][0]["sha256"],
                 "created_at": body["bundles"][0]["created_at"],
+                "cleaned": False,
             }
         ],
     }
@@ -147,7 +190,8 @@ def test_a_month_answers_a_presigned_url_for_its_bundle(world: PullWorld) -> Non
     answer = world.call("/v1/bundles/2026-10")
     assert answer.status == 200
     body = answer.json()
-    assert set(body) == {"url", "expires_at", "sha256", "bytes"}
+    assert set(body) == {"url", "expires_at", "sha256", "bytes", "receipt"}
+    assert body["receipt"] is None  # delivered, not cleaned: no deletion receipt yet
     assert body["bytes"] == len(data)
     assert (
         body["sha256"]

@@ -17,7 +17,14 @@ import typer
 from rich.console import Console
 from ryuzen_contracts.key_layout import validate_month, validate_partner_id
 
-from ryuzen_tools.bundle_fetch import FetchError, download, request_bundle
+from ryuzen_tools.bundle_fetch import (
+    BundleOffer,
+    Downloaded,
+    FetchError,
+    download,
+    download_receipt,
+    request_bundle,
+)
 from ryuzen_tools.bundle_reports import bundle_report, byte_progress, receipt_report
 from ryuzen_tools.bundle_verify import VerificationError, content_bytes, verify_bundle_file
 from ryuzen_tools.console_reports import report_console
@@ -27,7 +34,8 @@ from ryuzen_tools.local_stack.state_file import (
     StackNotRunningError,
     read_environment,
 )
-from ryuzen_tools.receipt_verify import verify_receipt_file
+from ryuzen_tools.receipt_verify import verify_receipt, verify_receipt_file
+from ryuzen_tools.verify_attestation import read_input
 
 bundle_app = typer.Typer(
     no_args_is_help=True,
@@ -66,19 +74,46 @@ def bundle_verify(
     month: Annotated[
         str | None, typer.Option(help="Fail unless the bundle is for YYYY-MM.")
     ] = None,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt",
+            help="Its deletion receipt: fail unless it verifies with the same key, for the "
+            "bundle's partner and month, and follows this very bundle.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Verify a bundle offline: manifest signature, every file's size and SHA-256, the
-    file list both ways, every certificate's signature, partner and month."""
+    file list both ways, every certificate's signature, partner and month; with
+    --receipt, then its deletion receipt against the verified bundle."""
+    command = "ryuzen bundle verify"
     try:
         verified = verify_bundle_file(file, public_key, partner=partner, month=month)
     except VerificationError as error:
-        raise _fail("ryuzen bundle verify", str(error), as_json=as_json) from None
+        raise _fail(command, str(error), as_json=as_json) from None
     facts = verified.to_dict()
+    receipt_facts = None
+    if receipt is not None:
+        # The partner and month come from the verified manifest, not from the receipt.
+        try:
+            receipt_facts = verify_receipt_file(
+                receipt,
+                public_key,
+                partner=verified.partner,
+                month=verified.month,
+                bundle_path=file,
+            ).to_dict()
+        except VerificationError as error:
+            raise _fail(command, f"receipt {receipt}: {error}", as_json=as_json) from None
+        facts["receipt"] = receipt_facts
     if as_json:
         print(json.dumps(facts, sort_keys=True))
-    else:
-        report_console(sys.stdout).print(bundle_report(facts))
+        return
+    console = report_console(sys.stdout)
+    console.print(bundle_report(facts))
+    if receipt_facts is not None:
+        console.print(receipt_report(receipt_facts))
 
 
 @bundle_app.command("verify-receipt")
@@ -131,7 +166,12 @@ def bundle_fetch(
     month: Annotated[str, typer.Option(help="The month to fetch, YYYY-MM.")],
     out: Annotated[Path, typer.Option(help="Directory to write the bundle into.")],
     verify_it: Annotated[
-        bool, typer.Option("--verify", help="Verify the bundle after the download.")
+        bool,
+        typer.Option(
+            "--verify",
+            help="Verify the bundle after the download; once the month is cleaned, also "
+            "fetch its deletion receipt beside it and verify that.",
+        ),
     ] = False,
     public_key: Annotated[
         Path | None,
@@ -140,8 +180,9 @@ def bundle_fetch(
     timeout: Annotated[float, typer.Option(help="Seconds without progress before failing.")] = 60,
 ) -> None:
     """Ask the API for the month's presigned URL, download with a progress bar (size and
-    SHA-256 checked against the API's answer), then optionally verify. One JSON line on
-    stdout; exit 1 with the reason on any failure."""
+    SHA-256 checked against the API's answer), then optionally verify — with the month's
+    deletion receipt, when the API offers one. One JSON line on stdout; exit 1 with the
+    reason on any failure."""
     command = "ryuzen bundle fetch"
     if verify_it and public_key is None:
         raise _fail(command, "--verify needs --public-key PEM", code=2)
@@ -152,8 +193,16 @@ def bundle_fetch(
     try:
         with httpx.Client(timeout=timeout) as client:
             offer = request_bundle(client, api, key, month)
-            with byte_progress(err) as progress:
-                downloaded = download(client, offer, out, progress("download", offer.bytes))
+            # The receipt first: it is small, and its URL expires with the bundle's, which
+            # a long download could outlast.
+            receipt = _fetch_receipt(client, offer, out) if verify_it else None
+            try:
+                with byte_progress(err) as progress:
+                    downloaded = download(client, offer, out, progress("download", offer.bytes))
+            except BaseException:
+                if receipt is not None:  # nothing of a failed fetch stays behind
+                    receipt.path.unlink(missing_ok=True)
+                raise
     except FetchError as error:
         raise _fail(command, str(error)) from None
     result: dict[str, Any] = {
@@ -164,22 +213,62 @@ def bundle_fetch(
         "sha256": downloaded.sha256,
         "expires_at": offer.expires_at,
         "verified": None,
+        "receipt": None,
     }
-    if verify_it:
-        assert public_key is not None
+    if not verify_it:
+        if offer.receipt is not None:
+            err.print(f"{month} is cleaned: --verify also fetches and checks its deletion receipt")
+        print(json.dumps(result, sort_keys=True))
+        return
+    assert public_key is not None
+    try:
+        with byte_progress(err) as progress:
+            verified = verify_bundle_file(
+                downloaded.path,
+                public_key,
+                month=month,
+                on_bytes=progress("verify", content_bytes(downloaded.path)),
+            )
+    except VerificationError as error:
+        raise _fail(command, f"{downloaded.path}: {error}") from None
+    result["verified"] = verified.to_dict()
+    err.print(f"verified {verified.files} files and {verified.certificates} certificates")
+    if receipt is None:
+        err.print(
+            f"the API offers no deletion receipt for {month}: the month is not cleaned yet",
+            markup=False,
+        )
+    else:
         try:
-            with byte_progress(err) as progress:
-                verified = verify_bundle_file(
-                    downloaded.path,
-                    public_key,
-                    month=month,
-                    on_bytes=progress("verify", content_bytes(downloaded.path)),
-                )
+            checked = verify_receipt(
+                read_input(receipt.path, "receipt"),
+                read_input(public_key, "public key"),
+                partner=verified.partner,
+                month=month,
+                bundle_sha256=downloaded.sha256,  # the ZIP as downloaded and verified
+                bundle_label=str(downloaded.path),
+            )
         except VerificationError as error:
-            raise _fail(command, f"{downloaded.path}: {error}") from None
-        result["verified"] = verified.to_dict()
-        err.print(f"verified {verified.files} files and {verified.certificates} certificates")
+            raise _fail(command, f"{receipt.path}: {error}") from None
+        result["receipt"] = {
+            "path": str(receipt.path),
+            "bytes": receipt.bytes,
+            "sha256": receipt.sha256,
+            "verified": checked.to_dict(),
+        }
+        err.print(
+            f"verified the deletion receipt: {checked.objects_deleted_total} objects deleted",
+            markup=False,
+        )
     print(json.dumps(result, sort_keys=True))
+
+
+def _fetch_receipt(client: httpx.Client, offer: BundleOffer, out: Path) -> Downloaded | None:
+    """The month's deletion receipt beside where the ZIP goes, when the API offers one."""
+    if offer.receipt is None:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    return download_receipt(client, offer.receipt, out / offer.file_name())
 
 
 def local_bundle(

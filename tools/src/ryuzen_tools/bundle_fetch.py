@@ -4,7 +4,10 @@
 ``download`` streams the presigned URL to a temporary file beside the destination,
 hashing as it goes, and renames it into place only when size and SHA-256 match what the
 API announced — so a partial or corrupted download never sits under the bundle's name.
-The presigned URL is a bearer credential for its lifetime: it is never printed or logged.
+Once the month is cleaned the answer also offers the deletion receipt (``receipt``);
+``download_receipt`` fetches it the same way, beside the ZIP, as
+``ryuzen-telemetry-{p}-{m}.deletion-receipt.dsse.json``.
+The presigned URLs are bearer credentials for their lifetime: never printed or logged.
 """
 
 from __future__ import annotations
@@ -22,11 +25,23 @@ import httpx
 from ryuzen_contracts.key_layout import validate_month
 
 CHUNK_BYTES = 256 * 1024
+# The receipt is kept beside the ZIP under the ZIP's stem with this suffix.
+RECEIPT_SUFFIX = ".deletion-receipt.dsse.json"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.zip")
 
 
 class FetchError(RuntimeError):
     """The bundle could not be fetched; the message says why (never the URL)."""
+
+
+@dataclass(frozen=True)
+class ReceiptOffer:
+    """The answer's ``receipt``: the month's deletion receipt, once it is cleaned."""
+
+    url: str
+    expires_at: str
+    sha256: str
+    bytes: int
 
 
 @dataclass(frozen=True)
@@ -38,11 +53,17 @@ class BundleOffer:
     expires_at: str
     sha256: str
     bytes: int
+    receipt: ReceiptOffer | None = None
 
     def file_name(self) -> str:
         """The object's own name (``ryuzen-telemetry-{p}-{m}.zip``), when it is a safe one."""
         name = unquote(urlsplit(self.url).path).rsplit("/", 1)[-1]
         return name if _SAFE_NAME.fullmatch(name) else f"ryuzen-telemetry-{self.month}.zip"
+
+
+def receipt_path(bundle_path: Path) -> Path:
+    """Where the receipt of the bundle at ``bundle_path`` is kept: beside it."""
+    return bundle_path.with_name(bundle_path.stem + RECEIPT_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -76,9 +97,25 @@ def request_bundle(client: httpx.Client, api: str, key: str, month: str) -> Bund
             expires_at=str(body["expires_at"]),
             sha256=str(body["sha256"]),
             bytes=int(body["bytes"]),
+            receipt=_receipt_offer(body.get("receipt")),
         )
     except (KeyError, TypeError, ValueError):
         raise FetchError("the API's answer lacks url, expires_at, sha256 or bytes") from None
+
+
+def _receipt_offer(value: Any) -> ReceiptOffer | None:
+    """The answer's ``receipt``: absent or null before the month is cleaned."""
+    if value is None:
+        return None
+    try:
+        return ReceiptOffer(
+            url=str(value["url"]),
+            expires_at=str(value["expires_at"]),
+            sha256=str(value["sha256"]),
+            bytes=int(value["bytes"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise FetchError("the API's receipt lacks url, expires_at, sha256 or bytes") from None
 
 
 def list_bundles(client: httpx.Client, api: str, key: str) -> list[dict[str, Any]]:
@@ -106,12 +143,33 @@ def download(
 ) -> Downloaded:
     """Stream the offer's URL into ``out_dir``; FetchError unless size and SHA-256 match."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / offer.file_name()
-    partial = out_dir / f".{target.name}.part"
+    return _fetch(
+        client, offer.url, out_dir / offer.file_name(), offer.bytes, offer.sha256, on_bytes
+    )
+
+
+def download_receipt(client: httpx.Client, receipt: ReceiptOffer, bundle_path: Path) -> Downloaded:
+    """Stream the receipt beside the bundle (``receipt_path``), checked like the bundle."""
+    target = receipt_path(bundle_path)
+    try:
+        return _fetch(client, receipt.url, target, receipt.bytes, receipt.sha256, None)
+    except FetchError as error:
+        raise FetchError(f"the deletion receipt: {error}") from None
+
+
+def _fetch(
+    client: httpx.Client,
+    url: str,
+    target: Path,
+    expected_bytes: int,
+    expected_sha256: str,
+    on_bytes: Callable[[int], None] | None,
+) -> Downloaded:
+    partial = target.with_name(f".{target.name}.part")
     digest = hashlib.sha256()
     size = 0
     try:
-        with client.stream("GET", offer.url) as response:
+        with client.stream("GET", url) as response:
             if response.status_code != 200:
                 text = response.read().decode("utf-8", "replace")
                 code = re.search(r"<Code>([^<]{1,64})</Code>", text)
@@ -133,11 +191,11 @@ def download(
         partial.unlink(missing_ok=True)
         raise
     actual = digest.hexdigest()
-    if size != offer.bytes or actual != offer.sha256:
+    if size != expected_bytes or actual != expected_sha256:
         partial.unlink(missing_ok=True)
         raise FetchError(
             f"the download does not match the API's announcement: {size} bytes, sha256 "
-            f"{actual[:16]}… (announced {offer.bytes} bytes, {offer.sha256[:16]}…)"
+            f"{actual[:16]}… (announced {expected_bytes} bytes, {expected_sha256[:16]}…)"
         )
     partial.replace(target)
     return Downloaded(target, size, actual)

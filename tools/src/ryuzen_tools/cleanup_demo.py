@@ -8,31 +8,35 @@ checks the end state from the outside, trusting no counter of the stage:
 2. the month's audit trail (``audit_trail.read_trail``) must be ``complete``:
    ``BUNDLE_CREATED``, ``BUNDLE_DELIVERED`` and ``TELEMETRY_DELETED`` all recorded;
 3. the deletion receipt beside the bundle (``key_layout.deletion_receipt_key``) is
-   downloaded and verified offline with the published key, for that partner, month and
-   the bundle that was delivered (``receipt_verify.py``); its SHA-256 must be the one the
-   ``CLEANED`` state records;
+   obtained as the partner obtains it — ``GET /v1/bundles/{month}`` with the partner's
+   key must offer it (``receipt``), for that very key, and its presigned URL must serve
+   it through the verifying proxy with the announced size and SHA-256 — then verified
+   offline with the published key, for that partner, month and the bundle that was
+   delivered (``receipt_verify.py``); its SHA-256 must be the one the ``CLEANED`` state
+   records;
 4. the month's SANITIZED and ANALYTICS prefixes are listed: both must hold no object.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from botocore.exceptions import ClientError
+import httpx
 from ryuzen_contracts.audit_log import AuditLog
 from ryuzen_contracts.bundle_state import BundleState, BundleStateStore
 from ryuzen_contracts.key_layout import analytics_prefix, deletion_receipt_key, sanitized_prefix
 
 from ryuzen_tools.audit_trail import Trail, read_trail
+from ryuzen_tools.bundle_fetch import RECEIPT_SUFFIX, FetchError, download_receipt, request_bundle
 from ryuzen_tools.local_stack.aws import LocalClients
 from ryuzen_tools.local_stack.status import count_objects
 from ryuzen_tools.receipt_verify import VerificationError, verify_receipt
-
-RECEIPT_SUFFIX = ".deletion-receipt.dsse.json"
 
 
 @dataclass
@@ -143,14 +147,15 @@ def cleanup_round(
     waiting_s = time.monotonic() - started
     audit = AuditLog(ddb, ready["tables"]["audit"])
     public_key = Path(ready["public_key"]).read_bytes()
-    for entry in entries.values():
-        if entry.state != BundleState.CLEANED:
-            entry.fail(f"not CLEANED within {timeout_s:.0f} s (state {entry.state or 'none'})")
-        entry.trail = read_trail(audit, entry.partner, month)
-        if not entry.trail.complete:
-            entry.fail(f"audit trail {entry.trail.verdict}")
-        _check_receipt(s3, states, ready, entry, public_key, receipt_dir)
-        _list_working_prefixes(s3, ready, entry)
+    with httpx.Client(timeout=60) as client:
+        for entry in entries.values():
+            if entry.state != BundleState.CLEANED:
+                entry.fail(f"not CLEANED within {timeout_s:.0f} s (state {entry.state or 'none'})")
+            entry.trail = read_trail(audit, entry.partner, month)
+            if not entry.trail.complete:
+                entry.fail(f"audit trail {entry.trail.verdict}")
+            _check_receipt(client, states, ready, entry, public_key, receipt_dir)
+            _list_working_prefixes(s3, ready, entry)
     return CleanupRound(month, entries, waiting_s, time.monotonic() - started - waiting_s)
 
 
@@ -179,7 +184,7 @@ def _wait_until_cleaned(
 
 
 def _check_receipt(
-    s3: Any,
+    client: httpx.Client,
     states: BundleStateStore,
     ready: Mapping[str, Any],
     entry: PartnerCleanup,
@@ -187,13 +192,9 @@ def _check_receipt(
     receipt_dir: Path | None,
 ) -> None:
     key = deletion_receipt_key(entry.partner, entry.month)
-    try:
-        body = s3.get_object(Bucket=ready["buckets"]["bundles"], Key=key)["Body"].read()
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-            entry.fail(f"no deletion receipt at {key}")
-            return
-        raise
+    body = _pull_receipt(client, ready, entry, key)
+    if body is None:
+        return
     try:
         verified = verify_receipt(
             body,
@@ -206,7 +207,7 @@ def _check_receipt(
     except VerificationError as error:
         entry.fail(f"the deletion receipt does not verify: {error}")
         return
-    entry.receipt = {"key": key, **verified.to_dict()}
+    entry.receipt = {"key": key, "pulled_via_api": True, **verified.to_dict()}
     entry.receipt.pop("ok")
     record = states.get(entry.partner, entry.month)
     recorded = None if record is None else record.attributes.get("receipt_sha256")
@@ -217,6 +218,34 @@ def _check_receipt(
         path = receipt_dir / f"ryuzen-telemetry-{entry.partner}-{entry.month}{RECEIPT_SUFFIX}"
         path.write_bytes(body)
         entry.receipt_path = path
+
+
+def _pull_receipt(
+    client: httpx.Client, ready: Mapping[str, Any], entry: PartnerCleanup, key: str
+) -> bytes | None:
+    """The receipt as the partner gets it: offered by the pull API, downloaded through its
+    presigned URL (size and SHA-256 as announced); None with the entry failed otherwise."""
+    api, api_key = ready["api"], ready["partner_keys"][entry.partner]
+    try:
+        offer = request_bundle(client, api, api_key, entry.month)
+    except FetchError as error:
+        entry.fail(f"GET /v1/bundles/{entry.month}: {error}")
+        return None
+    if offer.receipt is None:
+        entry.fail(f"GET /v1/bundles/{entry.month} offers no deletion receipt ({key})")
+        return None
+    # The URL is a bearer credential: only the key it addresses is looked at, never kept.
+    if not unquote(urlsplit(offer.receipt.url).path).endswith(f"/{key}"):
+        entry.fail(f"the receipt URL of GET /v1/bundles/{entry.month} does not address {key}")
+        return None
+    # Kept in a scratch directory until it verifies; the caller decides where it goes.
+    with tempfile.TemporaryDirectory(prefix="ryuzen-demo-receipt-") as scratch:
+        try:
+            pulled = download_receipt(client, offer.receipt, Path(scratch) / "bundle.zip")
+        except FetchError as error:
+            entry.fail(str(error))
+            return None
+        return pulled.path.read_bytes()
 
 
 def _list_working_prefixes(s3: Any, ready: Mapping[str, Any], entry: PartnerCleanup) -> None:

@@ -2,10 +2,14 @@
 
 Routes (all ``GET``, all behind the partner's API key):
 
-* ``/v1/bundles`` — ``{"partner", "bundles": [{"month", "bytes", "sha256", "created_at"}]}``;
-* ``/v1/bundles/{month}`` — ``{"url", "expires_at", "sha256", "bytes"}``: a fresh SigV4
-  presigned GET whose TTL is clamped to the signing credentials' lifetime (``presign.py``;
-  with ``PRESIGN_ROLE_ARN``, credentials of that role, ``signing_role.py``);
+* ``/v1/bundles`` — ``{"partner", "bundles": [{"month", "bytes", "sha256", "created_at",
+  "cleaned"}]}``; ``created_at`` is when the bundle was delivered;
+* ``/v1/bundles/{month}`` — ``{"url", "expires_at", "sha256", "bytes", "receipt"}``: a
+  fresh SigV4 presigned GET whose TTL is clamped to the signing credentials' lifetime
+  (``presign.py``; with ``PRESIGN_ROLE_ARN``, credentials of that role,
+  ``signing_role.py``). ``receipt`` is ``{"url", "expires_at", "sha256", "bytes"}`` for
+  the month's deletion receipt once the month is ``CLEANED`` (signed with the same frozen
+  credentials at the same moment, so with the same TTL), else ``null``;
 * ``/v1/keys/signing`` — the PEM public key that verifies manifests and certificates.
 
 Only months whose bundle state is ``DELIVERED`` or ``CLEANED`` are listed and served
@@ -35,9 +39,10 @@ from ryuzen_contracts.bundle_state import BundleStateStore
 from ryuzen_contracts.key_layout import InvalidKeyPart, validate_month
 from ryuzen_contracts.log_safety import error_fields
 
-from ryuzen_bundle.bundle_catalog import find_bundle, list_bundles
+from ryuzen_bundle.bundle_catalog import find_bundle, find_receipt, list_bundles
 from ryuzen_bundle.presign import (
     CredentialsExpiringError,
+    PresignedUrl,
     presign_get,
     rfc3339,
     signing_credentials,
@@ -293,21 +298,33 @@ def _bundle_url(runtime: PullRuntime, partner: str, month: str | None) -> dict[s
         bundle = find_bundle(
             runtime.s3_client(), runtime.states(), settings.bundles_bucket, partner, month
         )
+        # Only a CLEANED month has one; for any other, no request is made.
+        receipt = (
+            None
+            if bundle is None
+            else find_receipt(runtime.s3_client(), settings.bundles_bucket, bundle)
+        )
     except Exception as error:
         raise _storage_unavailable(error) from None
     if bundle is None:
         raise not_found()
     try:
         credentials = signing_credentials(runtime.credentials())
-        presigned = presign_get(
-            credentials,
-            bucket=settings.bundles_bucket,
-            key=bundle.key,
-            configured_ttl_seconds=settings.stack_config.presigned_url_ttl_seconds,
-            region=runtime.region(),
-            endpoint_url=settings.presign_endpoint_url,
-            now=runtime.clock(),
-        )
+        now = runtime.clock()
+
+        def presign(key: str) -> PresignedUrl:
+            return presign_get(
+                credentials,
+                bucket=settings.bundles_bucket,
+                key=key,
+                configured_ttl_seconds=settings.stack_config.presigned_url_ttl_seconds,
+                region=runtime.region(),
+                endpoint_url=settings.presign_endpoint_url,
+                now=now,
+            )
+
+        presigned = presign(bundle.key)
+        receipt_url = None if receipt is None else presign(receipt.key)
     except CredentialsExpiringError:
         raise PullError(
             503,
@@ -322,6 +339,8 @@ def _bundle_url(runtime: PullRuntime, partner: str, month: str | None) -> dict[s
             "ttl_seconds": presigned.ttl_seconds,
             "clamped": presigned.ttl_seconds < settings.stack_config.presigned_url_ttl_seconds,
             "bytes": bundle.bytes,
+            "cleaned": bundle.cleaned,
+            "receipt": receipt is not None,
         },
     )
     return json_response(
@@ -331,6 +350,16 @@ def _bundle_url(runtime: PullRuntime, partner: str, month: str | None) -> dict[s
             "expires_at": rfc3339(presigned.expires_at),
             "sha256": bundle.sha256,
             "bytes": bundle.bytes,
+            "receipt": (
+                None
+                if receipt is None or receipt_url is None
+                else {
+                    "url": receipt_url.url,
+                    "expires_at": rfc3339(receipt_url.expires_at),
+                    "sha256": receipt.sha256,
+                    "bytes": receipt.bytes,
+                }
+            ),
         },
     )
 
