@@ -16,6 +16,12 @@ Each ingest client and each partner gets a usage plan with its own rate, burst a
 quota from the stack config. Access logs are JSON lines of request metadata only — no
 body, no header value, no source IP — and execution logging stays off (its data trace
 would log bodies).
+
+API Gateway writes access logs with one CloudWatch role per account and region, which
+one stack there manages (``manageApiGatewayAccount``) for every API in the account. So
+every stack names its access-log group under ``ACCESS_LOG_GROUP_PREFIX`` and that role
+may write to the whole prefix: another stack's API (``manageApiGatewayAccount: false``)
+still gets its access logs, and no other log group of the account is writable.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from infra.api_keys import ApiKeys
 from infra.iam_statements import allow, policy_document, service_trust_policy
 
 STAGE_NAME = "live"
+# Every stack's access-log group: /ryuzen/api-access/<stack> (see the module docstring).
+ACCESS_LOG_GROUP_PREFIX = "/ryuzen/api-access/"
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -76,6 +84,8 @@ class IngestApiArgs:
     clients: Sequence[IngestClient]
     partners: Sequence[Partner]
     log_retention_days: int
+    # The stack's name: its access-log group is ACCESS_LOG_GROUP_PREFIX + stack.
+    stack: str
     # API Gateway's CloudWatch role is an account-and-region setting (see stack_config).
     manage_account: bool
     account_id: str
@@ -122,11 +132,14 @@ class IngestApi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=wiring),
         )
         access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs", retention_in_days=args.log_retention_days, opts=child
+            f"{name}-access-logs",
+            name=access_log_group_name(args.stack),
+            retention_in_days=args.log_retention_days,
+            opts=child,
         )
         stage_after: list[pulumi.Resource] = []
         if args.manage_account:
-            stage_after.append(self._account_logging(name, args, access_logs))
+            stage_after.append(self._account_logging(name, args))
         self.stage = aws.apigateway.Stage(
             f"{name}-stage",
             rest_api=self.rest_api.id,
@@ -218,9 +231,8 @@ class IngestApi(pulumi.ComponentResource):
         )
         return [method, integration, permission]
 
-    def _account_logging(
-        self, name: str, args: IngestApiArgs, access_logs: aws.cloudwatch.LogGroup
-    ) -> aws.apigateway.Account:
+    def _account_logging(self, name: str, args: IngestApiArgs) -> aws.apigateway.Account:
+        logs = f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:"
         role = aws.iam.Role(
             f"{name}-logging-role",
             assume_role_policy=service_trust_policy("apigateway.amazonaws.com"),
@@ -231,18 +243,17 @@ class IngestApi(pulumi.ComponentResource):
             role=role.id,
             policy=policy_document(
                 [
+                    # IAM exception: every stack's access-log group (and its streams),
+                    # not only this one's — the role is the account's, shared by every
+                    # stack's API in this region (module docstring).
                     allow(
                         ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                        access_logs.arn.apply(lambda arn: f"{arn}:*"),
-                        sid="WriteAccessLogs",
+                        f"{logs}{ACCESS_LOG_GROUP_PREFIX}*",
+                        sid="WriteEveryStacksAccessLogs",
                     ),
                     # Listing log groups is an account-wide read of names only; API
                     # Gateway checks the destination group with it.
-                    allow(
-                        ["logs:DescribeLogGroups"],
-                        f"arn:{args.partition}:logs:{args.region}:{args.account_id}:log-group:*",
-                        sid="FindLogGroup",
-                    ),
+                    allow(["logs:DescribeLogGroups"], f"{logs}*", sid="FindLogGroup"),
                 ]
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -289,6 +300,11 @@ class IngestApi(pulumi.ComponentResource):
                 usage_plan_id=plan.id,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+
+
+def access_log_group_name(stack: str) -> str:
+    """The name of ``stack``'s access-log group, under the prefix the account role writes."""
+    return f"{ACCESS_LOG_GROUP_PREFIX}{stack}"
 
 
 def _routes_digest() -> str:

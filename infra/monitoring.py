@@ -5,8 +5,10 @@
 * ingest answers 5xx — API Gateway's ``5XXError`` rate on ``POST /v1/events`` > 1 %;
 * RAW objects age — the sanitize queue's oldest message is over 15 minutes old (RAW
   should live minutes), or the sweep deleted a RAW straggler (``raw_deleted`` in its log);
-* a ``SCRUB_VIOLATION`` spike — PII-class quarantines per hour (sanitize's log line:
-  ``pii_in_identifier``, ``pii_in_text``, ``unknown_field``) over the stack's threshold;
+* a ``SCRUB_VIOLATION`` spike — PII findings per hour over the stack's threshold: the
+  ``scrub_violations`` of sanitize's "sanitized" log line, i.e. every redaction (the
+  default ``onPii: redact`` keeps the event) plus every PII-class quarantine
+  (``pii_in_identifier``, ``pii_in_text``, ``unknown_field``);
 * a bundle task fails — an ECS task of the bundle cluster stops with a non-zero exit
   code, or never starts (an EventBridge rule on ECS's task events).
 
@@ -27,8 +29,10 @@ import pulumi_aws as aws
 PERIOD = 300
 RAW_AGE_ALARM_SECONDS = 15 * 60
 INGEST_5XX_RATE = 0.01
-# Sanitize's quarantine reasons that mean PII (or a field that could carry it) arrived.
-PII_REASONS = ("pii_in_identifier", "pii_in_text", "unknown_field")
+# Sanitize logs one "sanitized" line per RAW object; its ``scrub_violations`` counts the
+# object's PII findings, redacted or quarantined (the SCRUB_VIOLATION audit counts).
+SCRUB_VIOLATIONS_PATTERN = '{ $.message = "sanitized" && $.scrub_violations > 0 }'
+SCRUB_VIOLATIONS_VALUE = "$.scrub_violations"
 
 
 @dataclass
@@ -131,18 +135,18 @@ class Monitoring(pulumi.ComponentResource):
             statistic="Sum",
             threshold=0,
         )
-        for reason in PII_REASONS:
-            self._log_metric(
-                f"{name}-scrub-{reason.replace('_', '-')}",
-                args.sanitize_logs,
-                f'{{ $.message = "sanitized" && $.quarantined.{reason} > 0 }}',
-                args.metric_namespace,
-                "ScrubViolations",
-                f"$.quarantined.{reason}",
-            )
+        self._log_metric(
+            f"{name}-scrub-violations",
+            args.sanitize_logs,
+            SCRUB_VIOLATIONS_PATTERN,
+            args.metric_namespace,
+            "ScrubViolations",
+            SCRUB_VIOLATIONS_VALUE,
+        )
         self._alarm(
             f"{name}-scrub-violations",
-            f"more than {args.scrub_violation_threshold} PII-class quarantines in an hour",
+            f"more than {args.scrub_violation_threshold} PII findings (redacted or "
+            "quarantined) in an hour",
             namespace=args.metric_namespace,
             metric="ScrubViolations",
             dimensions={},

@@ -4,7 +4,8 @@
 why the composition lives here rather than in ``__main__.py`` itself. Nothing below
 reads ``pulumi.Config`` or the environment but ``read_stack_config``, and nothing is
 created until the stack config, the artifacts and the Lambda environments have all been
-checked — a bad stack file or a missing build fails ``pulumi up`` before any change.
+checked — a bad stack file (or, outside dev, a usage plan without a daily quota) or a
+missing build fails ``pulumi up`` before any change.
 
 Each function's environment spells the variables its stage's settings model reads
 (``*settings*.py`` in each stage; the same names the local stack sets in
@@ -21,7 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 from pulumi.runtime import config as runtime_config
-from ryuzen_contracts.stack_config import FunctionName, StackConfig
+from ryuzen_contracts.stack_config import FunctionName, StackConfig, StackConfigError
 
 from infra import stage_permissions as permissions
 from infra.api_keys import ApiKeys, ApiKeysArgs
@@ -42,6 +43,9 @@ from infra.stage_function import StageFunction, StageFunctionArgs
 from infra.storage import Storage, StorageArgs
 
 NAMESPACE = "ryuzen-telemetry"
+# The one stack that is not production: no deletion protection by default, and usage
+# plans without a daily quota allowed.
+DEV_STACK = "dev"
 SCHEMA_FILE = REPO_ROOT / "shared" / "schema" / "analytics-events.v1.json"
 
 # (memory MiB, timeout s) per function, unless the stack config's `functions:` says
@@ -107,6 +111,31 @@ def function_tuning(config: StackConfig, function: FunctionName) -> tuple[int, i
     )
 
 
+def check_quotas(config: StackConfig, stack: str) -> None:
+    """Outside dev, every ingest client and partner needs a daily quota in its usage plan.
+
+    An API key without a quota can send (or pull) without bound until someone notices the
+    bill; in dev that is a convenience, elsewhere a stack file that forgot it. The contracts
+    allow a null quota (they serve dev too), so the program refuses it here, before any
+    resource, naming each entry the way the contracts' messages do.
+    """
+    if stack == DEV_STACK:
+        return
+    problems = [
+        f"ingestClients[{index}] '{client.id}': dailyQuota is required outside dev"
+        for index, client in enumerate(config.ingest_clients)
+        if client.daily_quota is None
+    ] + [
+        f"partners[{index}] '{partner.id}': pullDailyQuota is required outside dev"
+        for index, partner in enumerate(config.partners)
+        if partner.pull_daily_quota is None
+    ]
+    if problems:
+        raise StackConfigError(
+            f"stack '{stack}': " + "; ".join(problems) + " (requests per day of its usage plan)"
+        )
+
+
 def _check_environments(config: StackConfig) -> None:
     stack_json = config.to_runtime_json()
     clients = {f"{i:010d}": c.id for i, c in enumerate(config.ingest_clients)}
@@ -123,9 +152,12 @@ def main(dist: Path | None = None) -> dict[str, Any]:
     """Compose the stack; return (and export) its outputs."""
     config = read_stack_config()
     stack = pulumi.get_stack()
+    check_quotas(config, stack)
     prefix = f"ryuzen-{stack}"
     protect = (
-        config.deletion_protection if config.deletion_protection is not None else (stack != "dev")
+        config.deletion_protection
+        if config.deletion_protection is not None
+        else (stack != DEV_STACK)
     )
     artifacts = load_artifacts(dist or DIST_DIR)
     schema = load_schema(SCHEMA_FILE)
@@ -273,6 +305,7 @@ def main(dist: Path | None = None) -> dict[str, Any]:
             clients=config.ingest_clients,
             partners=config.partners,
             log_retention_days=retention_days,
+            stack=stack,
             manage_account=config.manage_api_gateway_account,
             account_id=account_id,
             region=region,

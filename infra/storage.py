@@ -12,8 +12,14 @@ resources pulumi-aws 7 wants:
 * lifecycle backstops: RAW 1 day (S3 counts whole days; the hourly sweep and sanitize
   itself delete far sooner), QUARANTINE its retention days, SANITIZED/ANALYTICS a long
   backstop for a month that never gets delivered, BUNDLES one rule per partner prefix
-  with that partner's retention, Athena results a week; abandoned multipart uploads go
-  after a day everywhere.
+  with that partner's retention plus a bucket-wide backstop (below), Athena results a
+  week; abandoned multipart uploads go after a day everywhere.
+
+The BUNDLES backstop expires every object after the longest retention of any partner in
+the stack config. Removing a partner removes its own rule, and without the backstop its
+bundles and receipts under ``{p}/`` would never expire (DESIGN §5); with it they go at
+the latest after that many days. It never cuts a configured partner's retention short:
+where expiration rules overlap, S3 applies the shortest, which is the partner's own.
 
 Versioning stays off (no ``BucketVersioning`` resource): on a working bucket a delete
 must really delete, and the retention promises hold only if no old version survives.
@@ -49,6 +55,7 @@ BUCKET_KEYS = {
 RAW_BACKSTOP_DAYS = 1
 ATHENA_RESULTS_DAYS = 7
 ABANDONED_UPLOAD_DAYS = 1
+BUNDLE_BACKSTOP_RULE = "bundle-backstop"
 
 
 @dataclass
@@ -183,15 +190,25 @@ class Storage(pulumi.ComponentResource):
             return [expire("query-results", "", ATHENA_RESULTS_DAYS)]
         if role == "bundles":
             # One rule per partner, on its own prefix: onboarding adds it, removal drops it.
+            # The backstop outlives every one of them (see the module docstring).
             return [
-                expire(
-                    f"bundle-retention-{partner.id}",
-                    f"{partner.id}/",
-                    partner.bundle_retention_days,
-                )
-                for partner in args.partners
+                *(
+                    expire(
+                        f"bundle-retention-{partner.id}",
+                        f"{partner.id}/",
+                        partner.bundle_retention_days,
+                    )
+                    for partner in args.partners
+                ),
+                expire(BUNDLE_BACKSTOP_RULE, "", bundle_backstop_days(args.partners)),
             ]
         return []  # artifacts: keyed by content hash; a deployed function may need any
+
+
+def bundle_backstop_days(partners: Sequence[Partner]) -> int:
+    """Days after which the bundle bucket's backstop expires any object: the longest
+    retention of a configured partner (a removed partner's bundles go by then too)."""
+    return max(partner.bundle_retention_days for partner in partners)
 
 
 def tls_only_policy(bucket_arn: str) -> str:

@@ -78,7 +78,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif typ == "aws:dynamodb/table:Table":
             fakes = {"name": physical, "arn": f"arn:aws:dynamodb:{region_arn}:table/{physical}"}
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
-            fakes = {"name": physical, "arn": f"arn:aws:logs:{region_arn}:log-group:{physical}"}
+            group = inputs.get("name") or physical
+            fakes = {"name": group, "arn": f"arn:aws:logs:{region_arn}:log-group:{group}"}
         elif typ == "aws:apigateway/restApi:RestApi":
             resource_id = physical[-10:]
             fakes = {

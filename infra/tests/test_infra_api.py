@@ -3,13 +3,15 @@ client and partner has its own usage plan; access logs carry no body."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from infra.ingest_api import ACCESS_LOG_FORMAT, ROUTES
-from infra.tests.pulumi_harness import ProgramRun, physical_name
+from infra.ingest_api import ACCESS_LOG_FORMAT, ACCESS_LOG_GROUP_PREFIX, ROUTES
+from infra.tests.pulumi_harness import ACCOUNT, REGION, ProgramRun, Registered, physical_name
 
 
 def _paths(run: ProgramRun) -> dict[str, str]:
@@ -146,3 +148,56 @@ def test_gzip_bodies_reach_ingest_as_binary(any_run: ProgramRun) -> None:
 
 def test_the_api_url_is_a_stack_output(any_run: ProgramRun) -> None:
     assert any_run.outputs["apiUrl"].startswith("https://")
+
+
+def _access_log_group(run: ProgramRun) -> Registered:
+    group = run.named(f"ryuzen-{run.stack}-api-access-logs")
+    (stage,) = run.of_type("aws:apigateway/stage:Stage")
+    assert stage.inputs["accessLogSettings"]["destinationArn"] == group.outputs["arn"]
+    return group
+
+
+def _account_role_statements(run: ProgramRun) -> list[dict[str, Any]]:
+    policy = run.named(f"ryuzen-{run.stack}-api-logging-policy")
+    return list(json.loads(policy.inputs["policy"])["Statement"])
+
+
+def test_access_logs_go_to_a_group_under_the_shared_prefix(any_run: ProgramRun) -> None:
+    group = _access_log_group(any_run)
+    assert group.inputs["name"] == f"/ryuzen/api-access/{any_run.stack}"
+    assert group.inputs["name"].startswith(ACCESS_LOG_GROUP_PREFIX)
+
+
+def test_the_account_role_writes_every_stacks_access_logs(any_run: ProgramRun) -> None:
+    # The role is the account's (one per region, owned by one stack): it must reach the
+    # access-log groups of the stacks that set manageApiGatewayAccount: false too.
+    write, find = _account_role_statements(any_run)
+    pattern = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{ACCESS_LOG_GROUP_PREFIX}*"
+    assert write["Resource"] == [pattern]
+    assert write["Action"] == [
+        "logs:CreateLogStream",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+    ]
+    assert find["Action"] == ["logs:DescribeLogGroups"]
+    (account,) = any_run.of_type("aws:apigateway/account:Account")
+    assert (
+        account.inputs["cloudwatchRoleArn"]
+        == any_run.named(f"ryuzen-{any_run.stack}-api-logging-role").outputs["arn"]
+    )
+    # ... and the other stacks' groups fall under it: "staging" here stands for any.
+    other = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{ACCESS_LOG_GROUP_PREFIX}staging"
+    assert fnmatch.fnmatchcase(f"{other}:log-stream:abc", pattern)
+    assert fnmatch.fnmatchcase(_access_log_group(any_run).outputs["arn"] + ":*", pattern)
+    assert not fnmatch.fnmatchcase(
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/anything:*", pattern
+    )
+
+
+def test_a_stack_that_does_not_manage_the_account_still_logs_under_the_prefix(
+    run: Callable[..., ProgramRun], prod_values: dict[str, Any]
+) -> None:
+    second = run({**prod_values, "ryuzen-telemetry:manageApiGatewayAccount": False}, "staging")
+    assert not second.of_type("aws:apigateway/account:Account")
+    assert "ryuzen-staging-api-logging-role" not in second.names()
+    assert _access_log_group(second).inputs["name"] == "/ryuzen/api-access/staging"

@@ -64,6 +64,82 @@ def test_invalid_config_fails_before_any_resource(
     assert mocks.calls == []
 
 
+def _no_quota(section: str, entry: str, key: str) -> Callable[[dict[str, Any]], None]:
+    def change(values: dict[str, Any]) -> None:
+        (found,) = [e for e in values[section] if e["id"] == entry]
+        found[key] = None
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("changes", "problems"),
+    [
+        pytest.param(
+            [_no_quota(CLIENTS, "batch-runner", "dailyQuota")],
+            ["ingestClients[1] 'batch-runner': dailyQuota is required outside dev"],
+            id="client",
+        ),
+        pytest.param(
+            [_no_quota(PARTNERS, "orbital", "pullDailyQuota")],
+            ["partners[2] 'orbital': pullDailyQuota is required outside dev"],
+            id="partner",
+        ),
+        pytest.param(
+            [
+                _no_quota(CLIENTS, "edge-gateway", "dailyQuota"),
+                _no_quota(PARTNERS, "acme", "pullDailyQuota"),
+            ],
+            [
+                "ingestClients[0] 'edge-gateway': dailyQuota is required outside dev",
+                "partners[0] 'acme': pullDailyQuota is required outside dev",
+            ],
+            id="both",
+        ),
+    ],
+)
+def test_outside_dev_a_usage_plan_without_quota_fails_before_any_resource(
+    prod_values: dict[str, Any],
+    fake_dist: Path,
+    changes: list[Callable[[dict[str, Any]], None]],
+    problems: list[str],
+) -> None:
+    values = copy.deepcopy(prod_values)
+    for change in changes:
+        change(values)
+    StackConfig.from_pulumi_values(  # valid for the contracts (dev may go without quotas)
+        {k: v for k, v in values.items() if k.startswith("ryuzen-telemetry:")}
+    )
+    mocks = RecordingMocks()
+    with pytest.raises(StackConfigError) as refused:
+        run_program(values, stack="prod", dist=fake_dist, mocks=mocks)
+    assert str(refused.value) == (
+        "stack 'prod': " + "; ".join(problems) + " (requests per day of its usage plan)"
+    )
+    assert mocks.created == []
+    assert mocks.calls == []
+
+
+def test_the_dev_stack_file_without_quotas_is_refused_under_another_name(
+    dev_values: dict[str, Any], fake_dist: Path
+) -> None:
+    # "Outside dev" is the stack's name, as for deletion protection's default.
+    assert not any("dailyQuota" in client for client in dev_values[CLIENTS])
+    mocks = RecordingMocks()
+    with pytest.raises(StackConfigError, match=r"^stack 'staging': ingestClients\[0\]"):
+        run_program(dev_values, stack="staging", dist=fake_dist, mocks=mocks)
+    assert mocks.created == []
+
+
+def test_the_example_prod_stack_sets_every_quota(prod_values: dict[str, Any]) -> None:
+    # Ingest clients have no default quota: the prod file names each one's.
+    assert all(client.get("dailyQuota") for client in prod_values[CLIENTS])
+    config = StackConfig.from_pulumi_values(
+        {k: v for k, v in prod_values.items() if k.startswith("ryuzen-telemetry:")}
+    )
+    assert all(partner.pull_daily_quota for partner in config.partners)
+
+
 def test_missing_artifacts_fail_before_any_resource(
     dev_values: dict[str, Any], tmp_path: Path
 ) -> None:

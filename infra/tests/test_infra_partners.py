@@ -1,12 +1,17 @@
 """Partner onboarding is the stack config: each partner's key, plan, schedule, retention
-rule, catalog partition and (with an account id) role appear with it and vanish with it."""
+rule, catalog partition and (with an account id) role appear with it and vanish with it,
+while the bundle bucket's backstop rule stays to expire what it left behind."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from infra.tests.pulumi_harness import ACCOUNT, ProgramRun
+
+PARTNERS = "ryuzen-telemetry:partners"
+CLIENTS = "ryuzen-telemetry:ingestClients"
 
 
 def _partner_names(run: ProgramRun, owner: str) -> set[str]:
@@ -54,6 +59,7 @@ def test_removing_a_partner_removes_exactly_its_resources(
         "abandoned-uploads",
         "bundle-retention-acme",
         "bundle-retention-orbital",
+        "bundle-backstop",
     ]
     table = reduced_dev_run.of_type("aws:glue/catalogTable:CatalogTable")[0].inputs
     assert table["parameters"]["projection.partner.values"] == "acme,orbital"
@@ -63,6 +69,69 @@ def test_removing_a_partner_removes_exactly_its_resources(
         ]
     )
     assert [p["id"] for p in stack_config["partners"]] == ["acme", "orbital"]
+
+
+def _without_partner(values: dict[str, Any], partner: str) -> dict[str, Any]:
+    """The stack config with ``partner`` removed, and from every client's allowed list."""
+    changed = dict(values)
+    changed[PARTNERS] = [p for p in values[PARTNERS] if p["id"] != partner]
+    changed[CLIENTS] = [
+        {**c, "allowedPartners": [p for p in c["allowedPartners"] if p != partner]}
+        for c in values[CLIENTS]
+    ]
+    assert all(c["allowedPartners"] for c in changed[CLIENTS])
+    return changed
+
+
+def _bundle_rules(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    bundles = run.outputs["buckets"]["bundles"]
+    (lifecycle,) = [
+        r.inputs
+        for r in run.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        if r.inputs["bucket"] == bundles
+    ]
+    return {rule["id"]: rule for rule in lifecycle["rules"]}
+
+
+def test_removing_a_partner_with_an_account_removes_its_role_key_plan_schedule_and_rule(
+    run: Callable[..., ProgramRun], dev_run: ProgramRun, dev_values: dict[str, Any]
+) -> None:
+    # Given acme, a partner with an AWS account id (so a cross-account role)
+    (acme,) = [p for p in dev_values[PARTNERS] if p["id"] == "acme"]
+    assert acme["awsAccountId"]
+    prefix = "ryuzen-dev"
+    acme_resources = {
+        f"{prefix}-access-acme",  # the cross-account role ...
+        f"{prefix}-access-acme-policy",  # ... and its policy
+        f"{prefix}-keys-partner-acme",  # the API key
+        f"{prefix}-api-plan-partner-acme",  # the usage plan ...
+        f"{prefix}-api-plan-partner-acme-key",  # ... and its key binding
+        f"{prefix}-bundle-acme",  # the monthly schedule
+    }
+    assert acme_resources <= dev_run.names()
+    assert "bundle-retention-acme" in _bundle_rules(dev_run)
+
+    # When it is removed from the stack config
+    values = _without_partner(dev_values, "acme")
+    without = run(values, "dev")
+
+    # Then exactly its resources vanish, its retention rule with them ...
+    assert dev_run.names() - without.names() == acme_resources
+    assert without.names() <= dev_run.names()
+    assert "acme" not in without.outputs["partnerRoleArns"]
+    assert "acme" not in without.outputs["apiKeyIds"]["partners"]
+    assert "acme" not in without.outputs["bundleSchedules"]
+    rules = _bundle_rules(without)
+    assert "bundle-retention-acme" not in rules
+    # ... and no role may reach its prefix any more,
+    bundles = without.outputs["buckets"]["bundles"]
+    for policy, _ in without.policies():
+        assert f"{bundles}/acme/" not in policy.inputs["policy"], policy.name
+    # ... while the bucket-wide backstop remains, so its bundles under acme/ still expire.
+    backstop = rules["bundle-backstop"]
+    assert backstop["filter"] == {"prefix": ""}
+    remaining = [p.get("bundleRetentionDays", 90) for p in values[PARTNERS]]
+    assert backstop["expiration"]["days"] == max(remaining) == 60
 
 
 def _role_policy(run: ProgramRun, name: str) -> list[dict[str, Any]]:

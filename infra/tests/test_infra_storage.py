@@ -104,12 +104,14 @@ def test_lifecycle_backstops(dev_run: ProgramRun, role: str, expected: dict) -> 
     assert _expirations(dev_run, role) == expected
 
 
-def test_bundles_expire_per_partner_prefix(any_run: ProgramRun, request) -> None:
+def test_bundles_expire_per_partner_prefix_with_a_backstop(any_run: ProgramRun, request) -> None:
     values = request.getfixturevalue(f"{any_run.stack}_values")
     partners = values["ryuzen-telemetry:partners"]
+    retention = {p["id"]: p.get("bundleRetentionDays", 90) for p in partners}
     assert _expirations(any_run, "bundles") == {
-        f"bundle-retention-{p['id']}": (f"{p['id']}/", p.get("bundleRetentionDays", 90))
-        for p in partners
+        **{f"bundle-retention-{p}": (f"{p}/", days) for p, days in retention.items()},
+        # Bucket-wide, after the longest retention: a removed partner's prefix expires too.
+        "bundle-backstop": ("", max(retention.values())),
     }
 
 

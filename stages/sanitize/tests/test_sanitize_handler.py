@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ryuzen_contracts.ids import new_ulid
 from ryuzen_contracts.settings import SettingsError
 from ryuzen_sanitize import sanitize_handler
 from ryuzen_sanitize.sanitize_handler import SanitizeSettings, s3_keys
-from sanitize_lambda_events import Context, notification, sqs_event
+from sanitize_lambda_events import EVENTS, Context, notification, sqs_event
 
 
 @pytest.fixture
@@ -67,3 +68,87 @@ def test_missing_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SANITIZED_BUCKET", raising=False)
     with pytest.raises(SettingsError, match="SANITIZED_BUCKET"):
         SanitizeSettings.from_environ({"RAW_BUCKET": "raw"})
+
+
+CANARY_EMAIL = "maria.canary@example.org"
+CANARY_PHONE = "415-555-0132"
+# A "sanitized" log line recorded from this handler (the redact case below). The Pulumi
+# program's SCRUB_VIOLATION metric filter is tested against this very file
+# (infra/tests/test_infra_monitoring.py), so the two cannot drift apart unnoticed.
+SANITIZED_LOG_LINE = EVENTS / "sanitized_log_line.json"
+
+
+@pytest.fixture
+def log_lines():
+    """The JSON lines the handler's logger writes, parsed."""
+    handler = sanitize_handler.logger.registered_handler
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    handler.setStream(previous)
+
+
+def _noisy() -> dict:
+    return event(outcome={"status": "error", "error_message": f"mail {CANARY_EMAIL} bounced"})
+
+
+@pytest.mark.parametrize(
+    ("items", "violations", "quarantined"),
+    [
+        # onPii: redact (the default): the event is kept, the PII is redacted — and counted.
+        pytest.param(lambda: [(_noisy(), "acme"), (event(), "acme")], 1, 0, id="redacted"),
+        pytest.param(
+            lambda: [
+                (event(model={"id": "acme/titan-large", "version": CANARY_PHONE}), "acme"),
+                ({**event(), "prompt": CANARY_EMAIL}, "acme"),
+                (_noisy(), "acme"),
+            ],
+            3,
+            2,
+            id="identifier-unknown-field-and-redaction",
+        ),
+        # Malformed telemetry is quarantined but is no PII finding.
+        pytest.param(
+            lambda: [("{not json", "acme"), (event(kind="chat"), "acme"), (event(), "acme")],
+            0,
+            2,
+            id="malformed-only",
+        ),
+    ],
+)
+def test_the_sanitized_log_line_counts_scrub_violations_without_values(
+    handler_env, log_lines, items, violations: int, quarantined: int
+) -> None:
+    # Given a RAW object whose events carry PII in different places
+    stack = handler_env
+    batch = new_ulid(RECEIVED_AT)
+    key = stack.put_raw(raw_object(items(), batch), batch)
+
+    # When the handler sanitizes it
+    result = sanitize_handler.lambda_handler(sqs_event(notification("raw", key)), Context())
+
+    # Then its "sanitized" line holds the total of PII findings, and never a value
+    assert result == {"batchItemFailures": []}
+    (line,) = [record for record in log_lines() if record["message"] == "sanitized"]
+    assert line["scrub_violations"] == violations
+    assert sum(line["quarantined"].values()) == quarantined
+    assert line["batch_id"] == batch
+    logged = json.dumps(log_lines())
+    for value in (CANARY_EMAIL, CANARY_PHONE, "bounced", "prompt"):
+        assert value not in logged
+
+
+def test_the_recorded_log_line_has_the_live_shape(handler_env, log_lines) -> None:
+    stack = handler_env
+    batch = new_ulid(RECEIVED_AT)
+    key = stack.put_raw(raw_object([(_noisy(), "acme"), (event(), "acme")], batch), batch)
+    sanitize_handler.lambda_handler(sqs_event(notification("raw", key)), Context())
+    (live,) = [record for record in log_lines() if record["message"] == "sanitized"]
+    recorded = json.loads(SANITIZED_LOG_LINE.read_text(encoding="utf-8"))
+
+    def shape(record: dict) -> dict[str, str]:
+        return {name: type(value).__name__ for name, value in record.items()}
+
+    assert shape(recorded) == shape(live)
+    counts = ("received", "sanitized", "quarantined", "redactions", "scrub_violations")
+    assert {name: recorded[name] for name in counts} == {name: live[name] for name in counts}

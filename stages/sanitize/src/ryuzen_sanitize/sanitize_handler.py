@@ -30,10 +30,14 @@ from ryuzen_contracts.settings import StageSettings
 from ryuzen_contracts.signing import KmsSigner, LocalSigner
 from ryuzen_contracts.stack_config import StackConfig
 
-from ryuzen_sanitize.sanitize_object import STAGE, SanitizeTarget, sanitize_object
+from ryuzen_sanitize.sanitize_object import STAGE, ObjectReport, SanitizeTarget, sanitize_object
+from ryuzen_sanitize.validation import Reason
 
 logger = Logger(service="ryuzen-sanitize")
 processor = BatchProcessor(event_type=EventType.SQS)
+# Quarantine reasons that mean PII (or a field that could carry it, such as ``prompt``)
+# arrived; the other reasons are malformed telemetry, not a privacy signal.
+PII_REASONS = frozenset({Reason.PII_IN_IDENTIFIER, Reason.PII_IN_TEXT, Reason.UNKNOWN_FIELD})
 
 
 class SanitizeSettings(StageSettings):
@@ -113,9 +117,25 @@ def record_handler(record: SQSRecord) -> None:
                 "received": report.received,
                 "sanitized": report.sanitized,
                 "quarantined": report.quarantined_by_reason,
+                "redactions": report.redactions_by_rule,
+                "scrub_violations": scrub_violations(report),
                 "already_done": report.already_done,
             },
         )
+
+
+def scrub_violations(report: ObjectReport) -> int:
+    """PII findings in one RAW object: each redaction plus each PII-class quarantine.
+
+    The counts of its ``SCRUB_VIOLATION`` audit events, as one number: the "sanitized" log
+    line carries it so that the stack's SCRUB_VIOLATION alarm (a CloudWatch metric filter
+    summing ``$.scrub_violations``) sees redacted PII too, which ``onPii: redact`` (the
+    default) never quarantines. A count, never a value.
+    """
+    quarantined = sum(
+        count for reason, count in report.quarantined_by_reason.items() if reason in PII_REASONS
+    )
+    return quarantined + sum(report.redactions_by_rule.values())
 
 
 def _audit_error(audit: AuditLog, failure: dict[str, str], key: str | None) -> None:
