@@ -10,6 +10,7 @@ import pytest
 from ryuzen_contracts.attestation import (
     ZERO_PII_PREDICATE,
     Envelope,
+    Statement,
     VerificationError,
     pae,
     sign,
@@ -148,3 +149,17 @@ def test_an_existing_key_file_is_made_owner_only(tmp_path: Path) -> None:
     private.chmod(0o644)
     generate_local_key(private, tmp_path / "k.pub.pem")
     assert private.stat().st_mode & 0o077 == 0
+
+
+def test_subject_annotations_are_signed_and_absent_when_there_are_none() -> None:
+    plain = subject("a.txt", b"a")
+    annotated = subject("b.parquet", b"b", annotations={"bytes": 1, "rows": 7})
+
+    stmt = statement([plain, annotated], "https://example.test/p/v1", {})
+    document = json.loads(stmt.to_json_bytes())
+
+    assert "annotations" not in document["subject"][0]  # old statements keep their bytes
+    assert document["subject"][1]["annotations"] == {"bytes": 1, "rows": 7}
+    assert Statement.model_validate_json(stmt.to_json_bytes()) == stmt
+    with pytest.raises(ValueError):
+        subject("c", b"c", annotations={"rows": -1})

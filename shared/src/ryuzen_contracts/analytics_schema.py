@@ -14,6 +14,13 @@ from typing import Literal
 
 ANALYTICS_SCHEMA_VERSION = "1"
 
+# Parquet key-value metadata of every ANALYTICS object: the SANITIZED rows its batch had
+# (the certificate's ``counts.sanitized``) and how many in-batch duplicates analytics
+# dropped. The bundle builder refuses to sign a month whose certified batches these do
+# not account for, since cleanup deletes SANITIZED once the bundle is delivered.
+SANITIZED_ROWS_KEY = "ryuzen.sanitized_rows"
+DUPLICATES_REMOVED_KEY = "ryuzen.duplicates_removed"
+
 HiveType = Literal[
     "string", "double", "bigint", "int", "boolean", "timestamp", "date",
     "array<struct<key:string,value:string,type:string>>",

@@ -19,7 +19,14 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -44,12 +51,25 @@ class Signer(Protocol):
 
 
 class Subject(BaseModel):
-    """One attested artifact: its name and SHA-256 digest."""
+    """One attested artifact: its name, SHA-256 digest and optional in-toto annotations.
+
+    ``annotations`` (a ResourceDescriptor field) carries counts about the artifact, such
+    as a bundle file's ``bytes`` and ``rows``. Left out of the JSON when there are none,
+    so statements without them keep the bytes they always had.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[str, Field(min_length=1, max_length=1024)]
     digest: dict[str, Sha256Hex]
+    annotations: dict[str, Annotated[int, Field(ge=0)]] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_annotations(self, handler: SerializerFunctionWrapHandler) -> Any:
+        document = handler(self)
+        if isinstance(document, dict) and document.get("annotations") is None:
+            document.pop("annotations", None)
+        return document
 
 
 class Statement(BaseModel):
@@ -97,12 +117,20 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def subject(name: str, data: bytes | None = None, *, sha256: str | None = None) -> Subject:
+def subject(
+    name: str,
+    data: bytes | None = None,
+    *,
+    sha256: str | None = None,
+    annotations: Mapping[str, int] | None = None,
+) -> Subject:
     """A Subject from the file's bytes, or from a SHA-256 computed while streaming it."""
     if (data is None) == (sha256 is None):
         raise ValueError("give either the data or its sha256")
     return Subject(
-        name=name, digest={"sha256": sha256 if sha256 is not None else sha256_hex(data or b"")}
+        name=name,
+        digest={"sha256": sha256 if sha256 is not None else sha256_hex(data or b"")},
+        annotations=dict(annotations) if annotations is not None else None,
     )
 
 
