@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from ryuzen_contracts.attestation import (
     BUNDLE_MANIFEST_PREDICATE,
     ZERO_PII_PREDICATE,
@@ -25,6 +26,20 @@ from ryuzen_contracts.attestation import (
 
 BATCH_A = "01JDQ7Z8Y9X0W1V2T3S4R5Q6P7"
 BATCH_B = "01JDQ7Z8Y9X0W1V2T3S4R5Q6P8"
+
+
+def parquet(rows: int, label: str = "") -> bytes:
+    """A real Parquet file of ``rows`` rows (``bundle verify`` reads every footer)."""
+    frame = pl.DataFrame(
+        {
+            "event_id": [f"{label}-{index:08d}" for index in range(rows)],
+            "latency_ms": [float(index) * 1.5 for index in range(rows)],
+        },
+        schema={"event_id": pl.String, "latency_ms": pl.Float64},
+    )
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 def certificate(signer: Signer, partner: str, month: str, batch_id: str) -> bytes:
@@ -63,9 +78,9 @@ class BundleParts:
             "README.txt": b"Ryuzen Telemetry bundle\n",
             "schema.json": b'{"type": "object"}\n',
             "report.html": b"<html><body>report</body></html>\n",
-            "data/daily_summary.parquet": b"PAR1 summary " * 50,
-            "data/events/day=01/part-00000.parquet": b"PAR1 day one " * 4000,
-            "data/events/day=02/part-00000.parquet": b"PAR1 day two " * 3000,
+            "data/daily_summary.parquet": parquet(2, "summary"),
+            "data/events/day=01/part-00000.parquet": parquet(12, "day one"),
+            "data/events/day=02/part-00000.parquet": parquet(8, "day two"),
             f"certificates/{BATCH_A}.dsse.json": certificate(signer, partner, month, BATCH_A),
             f"certificates/{BATCH_B}.dsse.json": certificate(signer, partner, month, BATCH_B),
         }

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bundle_zip_fixtures import BATCH_A, BundleParts, certificate, write_zip
+from bundle_zip_fixtures import BATCH_A, BundleParts, certificate, parquet, write_zip
 from ryuzen_contracts.attestation import ZERO_PII_PREDICATE, sign, statement, subject
 from ryuzen_contracts.signing import LocalSigner, generate_local_key
 from ryuzen_tools.bundle_verify import VerificationError, verify_bundle, verify_bundle_file
@@ -189,6 +189,31 @@ def _size_differs(parts: BundleParts, signer: LocalSigner, _: LocalSigner) -> An
     return {"manifest.json": payload, "manifest.dsse.json": envelope, **parts.entries}
 
 
+def _parquet_with_other_rows(parts: BundleParts, signer: LocalSigner, _: LocalSigner) -> Any:
+    # another valid Parquet file in place of a day's part, the manifest re-signed over its
+    # digest and size but still stating the part's rows: the footer gives it away
+    parts.entries["data/events/day=01/part-00000.parquet"] = parquet(13, "smuggled")
+    return parts.signed(signer)
+
+
+def _parquet_without_rows(parts: BundleParts, signer: LocalSigner, _: LocalSigner) -> Any:
+    del parts.rows["data/events/day=02/part-00000.parquet"]
+    return parts.signed(signer)
+
+
+def _parquet_that_is_not(parts: BundleParts, signer: LocalSigner, _: LocalSigner) -> Any:
+    parts.entries["data/daily_summary.parquet"] = b"PAR1 not really a Parquet file"
+    return parts.signed(signer)
+
+
+def _parquet_footer_garbled(parts: BundleParts, signer: LocalSigner, _: LocalSigner) -> Any:
+    data = bytearray(parts.entries["data/daily_summary.parquet"])
+    length = int.from_bytes(data[-8:-4], "little")
+    data[-8 - length] = 0x1D  # FileMetaData's first field header: a type Thrift lacks
+    parts.entries["data/daily_summary.parquet"] = bytes(data)
+    return parts.signed(signer)
+
+
 def _unsafe_name(parts: BundleParts, signer: LocalSigner, _: LocalSigner) -> Any:
     return {**parts.signed(signer), "../evil.txt": b"x"}
 
@@ -277,6 +302,27 @@ def _duplicate_entry(parts: BundleParts, signer: LocalSigner, _: LocalSigner) ->
             id="files-list-differs",
         ),
         pytest.param(_size_differs, r"bytes in the ZIP, the manifest says", id="size-differs"),
+        pytest.param(
+            _parquet_with_other_rows,
+            r"^data/events/day=01/part-00000\.parquet: 13 rows in its Parquet footer, "
+            r"the manifest says 12$",
+            id="parquet-with-other-rows",
+        ),
+        pytest.param(
+            _parquet_without_rows,
+            r"^data/events/day=02/part-00000\.parquet: the manifest gives no row count",
+            id="parquet-without-rows",
+        ),
+        pytest.param(
+            _parquet_that_is_not,
+            r"^data/daily_summary\.parquet: not a Parquet file \(no footer\)$",
+            id="parquet-that-is-not",
+        ),
+        pytest.param(
+            _parquet_footer_garbled,
+            r"^data/daily_summary\.parquet: unreadable Parquet footer$",
+            id="parquet-footer-garbled",
+        ),
         pytest.param(_unsafe_name, r"'\.\./evil\.txt': unsafe entry name", id="unsafe-name"),
         pytest.param(
             _duplicate_entry, r"README\.txt: the ZIP holds this entry more than once", id="dup"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from botocore.exceptions import ClientError
 from ryuzen_analytics.analytics_object import normalize_object
 from ryuzen_analytics.frame_schemas import ANALYTICS_SCHEMA, SchemaMismatchError
 from ryuzen_analytics.sanitized_parquet import SanitizedObjectError
+from ryuzen_contracts.analytics_schema import DUPLICATES_REMOVED_KEY, SANITIZED_ROWS_KEY
 from ryuzen_contracts.ids import new_ulid
 from ryuzen_contracts.key_layout import InvalidKeyPart, analytics_key, certificate_key
 
@@ -110,6 +112,32 @@ def test_rows_of_several_receipt_days_are_written_one_object_per_day(stack) -> N
     ]
     per_day = [stack.analytics(k).get_column("event_id").to_list() for k in report.written_keys]
     assert per_day == [[rows[1]["event_id"]], [rows[0]["event_id"], rows[2]["event_id"]]]
+
+
+def metadata_counts(body: bytes) -> tuple[int, int, int]:
+    """``(rows, sanitized_rows, duplicates_removed)`` from an object's Parquet footer."""
+    metadata = pl.read_parquet_metadata(io.BytesIO(body))
+    rows = pl.read_parquet(io.BytesIO(body)).height
+    return rows, int(metadata[SANITIZED_ROWS_KEY]), int(metadata[DUPLICATES_REMOVED_KEY])
+
+
+def test_each_object_records_what_the_batch_read_and_dropped(stack) -> None:
+    # Given a batch of 5 SANITIZED rows, 2 of them duplicates, received on two days
+    batch = new_ulid(RECEIVED_AT)
+    day_27 = RECEIVED_AT - timedelta(days=1)
+    rows = [sanitized_row(batch, RECEIVED_AT), sanitized_row(batch, day_27)]
+    rows += [sanitized_row(batch, RECEIVED_AT)]
+    frame = sanitized_frame(rows)
+    key = stack.put_sanitized(pl.concat([frame, frame.head(2)]), batch)
+
+    # When it is normalized
+    report = normalize_object(stack.s3, stack.target, key)
+
+    # Then every object of the batch carries the batch's counts in its footer, and the
+    # rows of its objects plus the duplicates account for every SANITIZED row
+    counts = [metadata_counts(stack.read("analytics", k)) for k in report.written_keys]
+    assert counts == [(1, 5, 2), (2, 5, 2)]
+    assert sum(rows for rows, _, _ in counts) + 2 == 5 == report.rows_in
 
 
 def test_running_the_same_object_twice_overwrites_with_the_same_content(stack) -> None:

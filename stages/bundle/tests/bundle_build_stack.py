@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import polars as pl
-from bundle_build_support import MONTH, NOW, certificate, parquet_bytes
+from bundle_build_support import MONTH, NOW, analytics_metadata, certificate, parquet_bytes
 from ryuzen_bundle.bundle_builder import (
     BuildRequest,
     BuildTuning,
@@ -54,6 +54,8 @@ class BundleStack:
     work_dir: Path
     audit: AuditLog = field(init=False)
     states: BundleStateStore = field(init=False)
+    # (partner, month, batch id) -> the SANITIZED rows its analytics objects account for
+    sanitized_rows: dict[tuple[str, str, str], int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.ddb, "audit")
@@ -73,28 +75,46 @@ class BundleStack:
         return BuildTuning(work_dir=self.work_dir, **overrides)
 
     # -- putting a month in place ------------------------------------------------------
-    def put_batch(self, data: pl.DataFrame, partner: str = "acme", month: str = MONTH) -> str:
-        """Write one batch's rows as the analytics stage would: one object per receipt day."""
+    def put_batch(
+        self,
+        data: pl.DataFrame,
+        partner: str = "acme",
+        month: str = MONTH,
+        *,
+        duplicates_removed: int = 0,
+        recorded: bool = True,
+    ) -> str:
+        """Write one batch's rows as the analytics stage would: one object per receipt day,
+        each recording the batch's SANITIZED rows and in-batch duplicates (``recorded=False``:
+        as an analytics stage that did not record them yet)."""
         batch_ids = data.get_column("batch_id").unique().to_list()
         assert len(batch_ids) == 1, "one batch per call"
+        batch_id = str(batch_ids[0])
+        sanitized = data.height + duplicates_removed
+        metadata = analytics_metadata(sanitized, duplicates_removed) if recorded else None
         days = data.get_column("received_at").dt.day().unique().to_list()
         for day in days:
             part = data.filter(pl.col("received_at").dt.day() == day)
             self.s3.put_object(
                 Bucket=BUCKETS["analytics"],
-                Key=analytics_key(partner, month, day, batch_ids[0]),
-                Body=parquet_bytes(part),
+                Key=analytics_key(partner, month, day, batch_id),
+                Body=parquet_bytes(part, metadata),
             )
-        return str(batch_ids[0])
+        self.sanitized_rows[(partner, month, batch_id)] = sanitized
+        return batch_id
 
     def put_certificate(
         self,
         batch_id: str,
         quarantined: int,
-        sanitized: int = 10,
+        sanitized: int | None = None,
         partner: str = "acme",
         month: str = MONTH,
     ) -> bytes:
+        """A certificate for the batch; ``sanitized`` defaults to what ``put_batch`` wrote
+        for it (0 when nothing was: every event quarantined)."""
+        if sanitized is None:
+            sanitized = self.sanitized_rows.get((partner, month, batch_id), 0)
         body = certificate(self.signer, partner, month, batch_id, quarantined, sanitized)
         self.s3.put_object(
             Bucket=BUCKETS["sanitized"], Key=certificate_key(partner, month, batch_id), Body=body

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 from ryuzen_bundle.analytics_frame import ANALYTICS_SCHEMA
+from ryuzen_contracts.analytics_schema import DUPLICATES_REMOVED_KEY, SANITIZED_ROWS_KEY
 from ryuzen_contracts.attestation import ZERO_PII_PREDICATE, Signer, sign, statement, subject
 from ryuzen_contracts.ids import new_ulid
 
@@ -84,10 +85,19 @@ def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ANALYTICS_SCHEMA, orient="row")
 
 
-def parquet_bytes(data: pl.DataFrame) -> bytes:
-    """zstd Parquet, as the analytics stage writes it."""
+def analytics_metadata(sanitized_rows: int, duplicates_removed: int = 0) -> dict[str, str]:
+    """The key-value metadata the analytics stage writes: what its batch read and dropped."""
+    return {
+        SANITIZED_ROWS_KEY: str(sanitized_rows),
+        DUPLICATES_REMOVED_KEY: str(duplicates_removed),
+    }
+
+
+def parquet_bytes(data: pl.DataFrame, metadata: dict[str, str] | None = None) -> bytes:
+    """zstd Parquet, as the analytics stage writes it (``metadata``: None for an object
+    written before analytics recorded its counts)."""
     buffer = io.BytesIO()
-    data.write_parquet(buffer, compression="zstd")
+    data.write_parquet(buffer, compression="zstd", metadata=metadata)
     return buffer.getvalue()
 
 

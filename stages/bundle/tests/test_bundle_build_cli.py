@@ -66,7 +66,7 @@ def test_refusals_exit_three(
     stack: BundleStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, summary = run(stack, tmp_path, capsys, "build", "--partner", "acme", "--month", "2026-11")
-    assert code == 3 and summary["status"] == "refused"
+    assert code == 3 and summary["status"] == "refused" and summary["code"] == "month_open"
     assert "--allow-open-month" in str(summary["reason"])
     code, summary = run(
         stack,
@@ -92,6 +92,7 @@ def test_refusals_exit_three(
         "--allow-open-month",
     )
     assert code == 3 and "already DELIVERED" in str(summary["reason"])
+    assert summary["code"] == "already_delivered"
     code, summary = run(
         stack,
         tmp_path,
@@ -152,3 +153,41 @@ def test_python_dash_m_runs_the_command_line() -> None:
     )
     assert completed.returncode == 0
     assert "--allow-open-month" in completed.stdout and "--force-rebuild" in completed.stdout
+
+
+def test_a_cleaned_month_with_no_telemetry_left_is_refused_with_three(
+    stack: BundleStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a delivered month that cleanup has emptied and marked CLEANED
+    assert run(stack, tmp_path, capsys, "build", "--partner", "acme")[0] == 0
+    stack.states.transition("acme", MONTH, BundleState.CLEANED)
+
+    # When an operator forces a rebuild, it is refused like the other rules
+    code, summary = run(stack, tmp_path, capsys, "build", "--partner", "acme", "--force-rebuild")
+    assert code == 3
+    assert summary["status"] == "refused" and summary["code"] == "cleaned_month_has_no_data"
+    assert "would replace the delivered bundle with an empty one" in str(summary["reason"])
+    state = stack.state()
+    assert state is not None and state.state is BundleState.CLEANED
+
+
+def test_an_incomplete_month_exits_one_with_the_reason(
+    stack: BundleStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a certificate whose batch analytics has not written yet
+    stack.put_certificate("01JDQ7Z8Y9X0W1V2T3S4R5Q6P7", 0, sanitized=4)
+
+    code, summary = run(stack, tmp_path, capsys, "build", "--partner", "acme")
+
+    assert code == 1
+    assert summary == {
+        "partner": "acme",
+        "month": MONTH,
+        "status": "failed",
+        "step": "check_complete",
+        "error": "IncompleteMonth",
+        "reason": "1 of 1 certified batches incomplete in ANALYTICS: "
+        "01JDQ7Z8Y9X0W1V2T3S4R5Q6P7: no object (4 sanitized)",
+    }
+    state = stack.state()
+    assert state is not None and state.state is BundleState.BUILDING

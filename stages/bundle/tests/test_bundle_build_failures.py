@@ -2,7 +2,8 @@
 
 Each case injects one failure into a real (moto) client at one step of the build, then
 checks the state, the audit trail, the bucket and the bus — and that a retry with
-healthy clients delivers.
+healthy clients delivers. The object is verified before anything records it: a failed
+verification leaves the month BUILDING with no BUNDLE_CREATED.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Case:
     services: Callable[[BundleStack], BundleServices]
     object_left: bool = False
     event_sent: bool = False
+    created: bool = False  # BUNDLE_CREATED was audited before the failure
 
 
 def swap(stack: BundleStack, **changes: Any) -> BundleServices:
@@ -103,6 +105,10 @@ def delivered_put(kwargs: dict[str, Any]) -> bool:
     return kwargs.get("Item", {}).get("state", {}).get("S") == "DELIVERED"
 
 
+def built_put(kwargs: dict[str, Any]) -> bool:
+    return kwargs.get("Item", {}).get("state", {}).get("S") == "BUILT"
+
+
 CASES = [
     Case(
         "list_analytics",
@@ -128,21 +134,29 @@ CASES = [
         lambda s: swap(s, s3=Faulty(s.s3, "complete_multipart_upload")),
     ),
     Case(
-        "audit_created",
-        BundleState.BUILT,
-        lambda s: swap(s, audit=FaultyAudit(s.audit, AuditEventType.BUNDLE_CREATED)),
-        object_left=True,
-    ),
-    Case(
         "verify_upload",
-        BundleState.BUILT,
+        BundleState.BUILDING,
         lambda s: swap(s, s3=Faulty(s.s3, "head_object", answer=wrong_checksum)),
         object_left=True,
     ),
     Case(
         "store_metadata",
-        BundleState.BUILT,
+        BundleState.BUILDING,
         lambda s: swap(s, s3=Faulty(s.s3, "copy_object")),
+        object_left=True,
+    ),
+    Case(
+        "mark_built",
+        BundleState.BUILDING,
+        lambda s: swap(
+            s, states=BundleStateStore(Faulty(s.ddb, "put_item", when=built_put), "audit")
+        ),
+        object_left=True,
+    ),
+    Case(
+        "audit_created",
+        BundleState.BUILT,
+        lambda s: swap(s, audit=FaultyAudit(s.audit, AuditEventType.BUNDLE_CREATED)),
         object_left=True,
     ),
     Case(
@@ -150,18 +164,21 @@ CASES = [
         BundleState.BUILT,
         lambda s: swap(s, audit=FaultyAudit(s.audit, AuditEventType.BUNDLE_DELIVERED)),
         object_left=True,
+        created=True,
     ),
     Case(
         "emit_event",
         BundleState.BUILT,
         lambda s: swap(s, events=Faulty(s.events, "put_events", answer=failed_entry)),
         object_left=True,
+        created=True,
     ),
     Case(
         "emit_event",
         BundleState.BUILT,
         lambda s: swap(s, events=Faulty(s.events, "put_events")),
         True,
+        created=True,
     ),
     Case(
         "mark_delivered",
@@ -171,6 +188,7 @@ CASES = [
         ),
         object_left=True,
         event_sent=True,
+        created=True,
     ),
 ]
 
@@ -184,9 +202,10 @@ CASES = [
         "create-upload",
         "upload-part",
         "complete-upload",
-        "audit-created",
         "checksum-mismatch",
         "metadata-copy",
+        "built-transition",
+        "audit-created",
         "audit-delivered",
         "event-failed-entry",
         "event-error",
@@ -217,6 +236,7 @@ def test_a_failure_at_each_step_never_reaches_delivered(stack: BundleStack, case
     assert errors[0].detail["step"] == case.step
     assert errors[0].detail["bundle_key"] == "acme/2026-10/ryuzen-telemetry-acme-2026-10.zip"
     kinds = {e.event_type for e in stack.audit_events()}
+    assert (AuditEventType.BUNDLE_CREATED in kinds) is case.created
     assert AuditEventType.BUNDLE_DELIVERED not in kinds or case.step in (
         "emit_event",
         "mark_delivered",

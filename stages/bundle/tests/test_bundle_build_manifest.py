@@ -105,6 +105,12 @@ def test_bundle_entries_manifest_and_signature(stack: BundleStack) -> None:
             assert item["rows"] == pl.read_parquet(io.BytesIO(data)).height
         else:
             assert item["rows"] is None
+    # ...and each subject carries the same counts as in-toto annotations
+    for item, described in zip(predicate["files"], stmt.subject, strict=True):
+        expected = {"bytes": item["bytes"]}
+        if item["rows"] is not None:
+            expected["rows"] = item["rows"]
+        assert described.annotations == expected
     # certificates are the stored bytes, exactly; schema.json is the contract document
     for batch_id, body in certificates.items():
         assert archive.read(f"certificates/{batch_id}.dsse.json") == body

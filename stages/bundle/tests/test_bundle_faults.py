@@ -21,30 +21,48 @@ writes whose answer is lost, and real rivals). For every case:
   same state attributes, audit details and event, with every digest naming the object
   actually stored.
 
+Faults outside AWS (the work directory, the summary, the ZIP writer, ANALYTICS lagging
+behind its certificates) are ``LOCAL_FAULTS``: each sets itself up, records that it
+fired, and heals before the re-run. Every step the builder names has a case (a test
+reads the names from the builder's source).
+
 Adding a fault is one line in CASES.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
+import importlib
 import io
 import json
 import logging
+import re
+import tempfile
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+import polars as pl
 import pytest
 from bundle_build_stack import BUCKETS, EVENT_BUS, REGION, BundleStack, provision_resources
-from bundle_build_support import MONTH, NOW, batch, certificate, parquet_bytes
+from bundle_build_support import (
+    MONTH,
+    NOW,
+    analytics_metadata,
+    batch,
+    certificate,
+    parquet_bytes,
+)
 from moto import mock_aws
-from ryuzen_bundle import command_line
+from ryuzen_bundle import bundle_builder, command_line, daily_summary
 from ryuzen_bundle.bundle_builder import BuildTuning
+from ryuzen_bundle.bundle_zip import BundleZip
 from ryuzen_contracts.attestation import verify
 from ryuzen_contracts.audit_log import AuditEventType
 from ryuzen_contracts.bundle_state import ALLOWED, BundleState
@@ -62,23 +80,26 @@ THROTTLED = "ThrottlingException"
 RACE = "ConditionalCheckFailedException"
 FAILED, REFUSED, DELIVERED = 1, 3, 0
 # The order the build's writes happen in: what a run that failed at a step had done.
+# The object is verified (checksum, metadata copy, read-back) before BUILT/BUNDLE_CREATED.
 STEPS = [
     "read_state",
     "mark_building",
+    "work_dir",  # creating the work directory (its removal would come after complete_upload)
     "list_analytics",
     "download_analytics",
     "fetch_certificates",
+    "check_complete",
     "summarize",
     "start_upload",
     "write_zip",
     "upload_part",
     "sign_manifest",
     "complete_upload",
-    "mark_built",
-    "audit_created",
     "verify_upload",
     "store_metadata",
     "verify_metadata",
+    "mark_built",
+    "audit_created",
     "audit_delivered",
     "emit_event",
     "mark_delivered",
@@ -99,12 +120,18 @@ CERTIFICATES = {"Bucket": BUCKETS["sanitized"]}
 
 @dataclass(frozen=True)
 class Case:
-    hook: Hook | None  # None: the signer fails (KMS)
+    hook: Hook | None  # None: the signer fails (KMS), or a fault in LOCAL_FAULTS
     step: str
     exit: int = FAILED
     audited: str | None = None  # the audited error type, when not the injected one's
     kms_error: str | None = None
     copy_limit: int | None = None  # force the multipart metadata copy (objects > 5 GiB)
+    local: str | None = None  # a key of LOCAL_FAULTS
+    reason: str | None = None  # a pattern the ERROR event's (and summary's) reason matches
+
+
+def local(name: str, step: str, audited: str, reason: str | None = None) -> Case:
+    return Case(None, step, audited=audited, local=name, reason=reason)
 
 
 def s3(operation: str, code: str, step: str, call: int = 1, **kwargs: Any) -> Case:
@@ -212,6 +239,17 @@ CASES: dict[str, Case] = {
     # KMS signs the manifest (a failing signer stands for KmsSigner's Sign call)
     "kms-internal": Case(None, "sign_manifest", kms_error="KMSInternalException"),
     "kms-timeout": Case(None, "sign_manifest", kms_error="DependencyTimeoutException"),
+    # faults outside AWS: the task's disk, its own computation, ANALYTICS lagging behind
+    "work-dir-missing": local("work_dir_missing", "work_dir", "FileNotFoundError"),
+    "analytics-behind": local(
+        "analytics_behind",
+        "check_complete",
+        "IncompleteMonth",
+        reason=r"1 of 2 certified batches incomplete in ANALYTICS: \w{26}: no object "
+        r"\(6 sanitized\)",
+    ),
+    "summary-fails": local("summary_fails", "summarize", "ComputeError"),
+    "zip-entry-fails": local("zip_entry_fails", "write_zip", "OSError"),
     # a crash just before every write
     "crash-before-building": ddb("PutItem", CRASH, "mark_building", state_write("BUILDING")),
     "crash-before-create-upload": s3("CreateMultipartUpload", CRASH, "start_upload"),
@@ -280,7 +318,8 @@ def _month(signer: LocalSigner) -> dict[str, bytes]:
     for data, quarantined in ((first, 1), (second, 0)):
         batch_id = str(data.get_column("batch_id")[0])
         day = int(data.get_column("received_at").dt.day()[0])
-        month[analytics_key("acme", MONTH, day, batch_id)] = parquet_bytes(data)
+        body = parquet_bytes(data, analytics_metadata(data.height))
+        month[analytics_key("acme", MONTH, day, batch_id)] = body
         month[certificate_key("acme", MONTH, batch_id)] = certificate(
             signer, "acme", MONTH, batch_id, quarantined, data.height
         )
@@ -337,6 +376,74 @@ class KmsDown:
         raise Fault("Sign", self._error).exception()
 
 
+@dataclass
+class LocalFault:
+    """A fault outside AWS: the calls it failed, the settings it changes, how it heals."""
+
+    fired: list[tuple[str, int]] = field(default_factory=list)
+    environ: dict[str, str] = field(default_factory=dict)
+    heal: Callable[[], None] = lambda: None
+
+
+def _work_dir_missing(world: World, stack: BundleStack, patch: pytest.MonkeyPatch) -> LocalFault:
+    """The task's work directory is not there (a volume that did not mount)."""
+    fault = LocalFault(environ={"BUNDLE_WORK_DIR": str(world.work_dir / "not-mounted")})
+    real = tempfile.TemporaryDirectory
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        fault.fired.append(("TemporaryDirectory", len(fault.fired) + 1))
+        return real(*args, **kwargs)
+
+    patch.setattr(bundle_builder.tempfile, "TemporaryDirectory", recording)
+    return fault
+
+
+def _analytics_behind(world: World, stack: BundleStack, patch: pytest.MonkeyPatch) -> LocalFault:
+    """The second batch is certified, but analytics has not written it yet."""
+    key = sorted(k for k in world.month if k.startswith("analytics/"))[-1]
+    stack.s3.delete_object(Bucket=BUCKETS["analytics"], Key=key)
+
+    def catch_up() -> None:
+        stack.s3.put_object(Bucket=BUCKETS["analytics"], Key=key, Body=world.month[key])
+
+    return LocalFault(fired=[("ANALYTICS", 1)], heal=catch_up)
+
+
+def _summary_fails(world: World, stack: BundleStack, patch: pytest.MonkeyPatch) -> LocalFault:
+    """The daily summary's computation raises (polars, inside ``summarize``)."""
+    fault = LocalFault()
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        fault.fired.append(("summarize_day", len(fault.fired) + 1))
+        raise pl.exceptions.ComputeError("injected")
+
+    patch.setattr(daily_summary, "_summarize_day", failing)
+    return fault
+
+
+def _zip_entry_fails(world: World, stack: BundleStack, patch: pytest.MonkeyPatch) -> LocalFault:
+    """Copying the second file into the ZIP fails (a local read error), mid-upload."""
+    fault = LocalFault()
+    real = BundleZip.add_file
+
+    def failing(self: BundleZip, *args: Any, **kwargs: Any) -> Any:
+        if self.entries:  # the first entry is already in the upload's buffer
+            fault.fired.append(("add_file", len(fault.fired) + 1))
+            raise OSError("injected")
+        return real(self, *args, **kwargs)
+
+    patch.setattr(BundleZip, "add_file", failing)
+    return fault
+
+
+LOCAL_FAULTS: dict[str, Callable[[World, BundleStack, pytest.MonkeyPatch], LocalFault]] = {
+    "work_dir_missing": _work_dir_missing,
+    "analytics_behind": _analytics_behind,
+    "summary_fails": _summary_fails,
+    "zip_entry_fails": _zip_entry_fails,
+}
+
+
 def _run(
     world: World,
     monkeypatch: pytest.MonkeyPatch,
@@ -344,6 +451,7 @@ def _run(
     *,
     signer: Any = None,
     copy_limit: int | None = None,
+    environ: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """``python -m ryuzen_bundle build`` for acme's month, with the world's clients."""
     monkeypatch.setattr(command_line, "make_client", lambda service, **_: world.clients[service])
@@ -355,7 +463,9 @@ def _run(
     )
     monkeypatch.setattr(command_line, "BuildTuning", tuning)
     code = command_line.main(
-        ["build", "--partner", "acme", "--month", MONTH], environ=world.environ(), now=lambda: NOW
+        ["build", "--partner", "acme", "--month", MONTH],
+        environ={**world.environ(), **(environ or {})},
+        now=lambda: NOW,
     )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1, "stdout carries exactly one JSON line"
@@ -447,7 +557,11 @@ def test_a_rerun_after_a_fault_converges_to_the_clean_month(
     stack = world.provision()
     installed: Installed | None = None
     signer = None
-    if case.hook is None:
+    fault_patch = pytest.MonkeyPatch()
+    fault: LocalFault | None = None
+    if case.local is not None:
+        fault = LOCAL_FAULTS[case.local](world, stack, fault_patch)
+    elif case.hook is None:
         signer = KmsDown(world.signer, str(case.kms_error))
     else:
         hook = case.hook
@@ -464,12 +578,21 @@ def test_a_rerun_after_a_fault_converges_to_the_clean_month(
     try:
         with caplog.at_level(logging.INFO, logger="ryuzen-bundle"):
             code, summary = _run(
-                world, monkeypatch, capsys, signer=signer, copy_limit=case.copy_limit
+                world,
+                monkeypatch,
+                capsys,
+                signer=signer,
+                copy_limit=case.copy_limit,
+                environ=fault.environ if fault is not None else None,
             )
     finally:
         if installed is not None:
             installed.remove()
-    fired = signer.fired if signer is not None else installed.fired  # type: ignore[union-attr]
+        fault_patch.undo()
+    if fault is not None:
+        fired = fault.fired
+    else:
+        fired = signer.fired if signer is not None else installed.fired  # type: ignore[union-attr]
 
     # Then it failed (or was refused, or absorbed the fault) and said where, without a message
     assert fired, "the fault never fired: the case does not test anything"
@@ -477,6 +600,9 @@ def test_a_rerun_after_a_fault_converges_to_the_clean_month(
     errors = _lifecycle(stack, AuditEventType.ERROR)
     if case.exit == FAILED:
         error_type = case.audited or (installed.raised[0] if installed else "ClientError")
+        if case.reason is not None:  # an incomplete month says which batches, and no more
+            assert re.fullmatch(case.reason, summary.pop("reason"))
+            assert all(re.fullmatch(case.reason, e.pop("reason")) for e in errors)
         assert summary == {
             "partner": "acme",
             "month": MONTH,
@@ -512,6 +638,8 @@ def test_a_rerun_after_a_fault_converges_to_the_clean_month(
     assert stack.open_uploads() == []
 
     # When the task runs again, clean (the schedule's retry, or an operator)
+    if fault is not None:
+        fault.heal()
     if case.exit != DELIVERED:
         code, summary = _run(world, monkeypatch, capsys)
         assert code == DELIVERED, summary
@@ -547,5 +675,32 @@ def test_the_hooks_match_nested_parameters() -> None:
     assert not includes({"Item": item}, audit_write("BUNDLE_CREATED"))
 
 
-def test_cases_name_known_steps() -> None:
-    assert {case.step for case in CASES.values()} <= set(STEPS)
+def _builder_steps() -> set[str]:
+    """Every name the build passes to ``step(...)``: in the builder's module and in every
+    ``ryuzen_bundle`` module it imports (``s3_delivery`` names the upload's steps)."""
+    sources = [bundle_builder.__file__]
+    for node in ast.walk(ast.parse(_read(bundle_builder.__file__))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ryuzen_bundle."):
+            sources.append(importlib.import_module(str(node.module)).__file__)
+    names = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(_read(source))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "step":
+                (argument,) = node.args
+                assert isinstance(argument, ast.Constant), (
+                    f"a step without a literal name in {source}"
+                )
+                names.add(argument.value)
+    return names
+
+
+def _read(path: str | None) -> str:
+    assert path is not None
+    return Path(path).read_text(encoding="utf-8")
+
+
+def test_every_step_the_builder_names_has_a_case() -> None:
+    assert set(STEPS) == _builder_steps(), "STEPS must list exactly the builder's steps"
+    assert len(STEPS) == len(set(STEPS))
+    uncovered = [name for name in STEPS if name not in {case.step for case in CASES.values()}]
+    assert uncovered == []

@@ -9,10 +9,14 @@ this order, each failure a ``VerificationError`` naming the check and the entry:
    meant to be unpacked);
 2. the manifest's signature, key id, statement type and predicate type; ``manifest.json``
    equals the signed payload; the predicate names a valid partner and month (and the
-   expected ones, when given), and its ``files`` list is exactly the subjects;
+   expected ones, when given), and its ``files`` list is exactly the subjects; a
+   subject's in-toto ``annotations`` (``bytes``, and ``rows`` for Parquet), when it has
+   them, agree with its ``files`` entry; every Parquet file has an attested row count;
 3. no entry is missing from the manifest and no subject is missing from the ZIP;
 4. every entry's size and SHA-256 — streamed in chunks, never a whole entry in memory,
-   and stopped as soon as an entry grows past its attested size;
+   and stopped as soon as an entry grows past its attested size — and every Parquet
+   entry's row count, read from its footer (``num_rows`` of the Thrift ``FileMetaData``,
+   decoded here: no Parquet library, and only the footer's bytes kept);
 5. every certificate (``certificates/<batch_id>.dsse.json``) verifies as a zero-PII
    certificate with the same key and covers this partner and month (and its batch).
 """
@@ -39,6 +43,7 @@ from ryuzen_contracts.attestation import (
 )
 from ryuzen_contracts.key_layout import InvalidKeyPart, validate_month, validate_partner_id
 
+from ryuzen_tools.parquet_footer import footer_num_rows
 from ryuzen_tools.verify_attestation import read_input, verify_attestation
 
 MANIFEST = "manifest.json"
@@ -48,6 +53,10 @@ CERTIFICATE_SUFFIX = ".dsse.json"
 CHUNK_BYTES = 1024 * 1024
 # Envelopes are small JSON documents; anything larger is not one of ours.
 MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
+PARQUET_SUFFIX = ".parquet"
+PARQUET_MAGIC = b"PAR1"
+# A footer past this is not one a bundle writer makes (ours are kilobytes).
+MAX_FOOTER_BYTES = 64 * 1024 * 1024
 
 __all__ = ["BundleVerification", "VerificationError", "verify_bundle", "verify_bundle_file"]
 
@@ -145,7 +154,7 @@ def verify_bundle(
             envelope, public_key_pem, predicate_type=BUNDLE_MANIFEST_PREDICATE
         )
         stmt = verified.statement
-        _check_manifest_copy(archive, entries, envelope)
+        payload = _check_manifest_copy(archive, entries, envelope)
         predicate = stmt.predicate
         bundle_partner, bundle_month = _partner_and_month(predicate, "the manifest")
         if partner is not None and bundle_partner != partner:
@@ -154,12 +163,12 @@ def verify_bundle(
             )
         if month is not None and bundle_month != month:
             raise VerificationError(f"the manifest is for month {bundle_month}, expected {month}")
-        attested = _attested_files(stmt)
+        attested = _attested_files(stmt, json.loads(payload))
         _check_membership(entries, attested)
         total = 0
-        for name, (sha256, size) in sorted(attested.items()):
-            _check_entry(archive, entries[name], sha256, size, on_bytes)
-            total += size
+        for name, facts in sorted(attested.items()):
+            _check_entry(archive, entries[name], facts, on_bytes)
+            total += facts.bytes
         certificates = [name for name in attested if _is_certificate(name)]
         for name in sorted(certificates):
             _check_certificate(archive, entries, name, public_key_pem, bundle_partner, bundle_month)
@@ -209,13 +218,15 @@ def _read_small(archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], n
 
 def _check_manifest_copy(
     archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], envelope: bytes
-) -> None:
+) -> bytes:
+    """The signed payload, checked equal to ``manifest.json``."""
     # verify() has decoded the payload once; decode it again here to compare bytes.
     payload = base64.b64decode(json.loads(envelope)["payload"])
     if _read_small(archive, entries, MANIFEST) != payload:
         raise VerificationError(
             f"{MANIFEST}: differs from the signed payload of {MANIFEST_ENVELOPE}"
         )
+    return payload
 
 
 def _partner_and_month(predicate: dict[str, Any], what: str) -> tuple[str, str]:
@@ -228,8 +239,42 @@ def _partner_and_month(predicate: dict[str, Any], what: str) -> tuple[str, str]:
         raise VerificationError(f"{what}: {error}") from None
 
 
-def _attested_files(stmt: Statement) -> dict[str, tuple[str, int]]:
-    """``{name: (sha256, bytes)}`` from the subjects and the predicate's ``files``."""
+@dataclass(frozen=True)
+class Attested:
+    """What the manifest states of one file."""
+
+    sha256: str
+    bytes: int
+    rows: int | None  # attested for every Parquet file
+
+
+def _count(value: Any) -> int | None:
+    """``value`` when it is a count (an int, not a bool, >= 0), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _annotations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each subject's in-toto ``annotations``, from the signed payload itself.
+
+    Read from the JSON, not the parsed Statement, so the check never depends on which
+    fields the contracts' model keeps.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for item in document.get("subject") or []:
+        if not isinstance(item, dict) or "annotations" not in item:
+            continue
+        annotations = item["annotations"]
+        if not isinstance(annotations, dict):
+            raise VerificationError(f"{item.get('name')!r:.80}: malformed subject annotations")
+        found[str(item.get("name"))] = annotations
+    return found
+
+
+def _attested_files(stmt: Statement, document: dict[str, Any]) -> dict[str, Attested]:
+    """Each file's SHA-256 (subjects), bytes and rows (the predicate's ``files``), with the
+    subjects' annotations (``document``: the signed payload) checked against them."""
     subjects: dict[str, str] = {}
     for item in stmt.subject:
         if item.name in subjects:
@@ -243,17 +288,25 @@ def _attested_files(stmt: Statement) -> dict[str, tuple[str, int]]:
     files = stmt.predicate.get("files")
     if not isinstance(files, list):
         raise VerificationError("the manifest's predicate has no files list")
-    sizes: dict[str, int] = {}
+    sizes: dict[str, tuple[int, int | None]] = {}
     for entry in files:
-        name = entry.get("name") if isinstance(entry, dict) else None
-        size = entry.get("bytes") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not isinstance(size, int) or size < 0:
+        fields = entry if isinstance(entry, dict) else {}
+        name, size, rows = (
+            fields.get("name"),
+            _count(fields.get("bytes")),
+            _count(fields.get("rows")),
+        )
+        if (
+            not isinstance(name, str)
+            or size is None
+            or (rows is None and fields.get("rows") is not None)
+        ):
             raise VerificationError(
                 f"the manifest's files list has a malformed entry: {entry!r:.80}"
             )
         if name in sizes:
             raise VerificationError(f"{name}: listed twice in the manifest's files")
-        sizes[name] = size
+        sizes[name] = (size, rows)
     if set(sizes) != set(subjects):
         only_files = sorted(set(sizes) - set(subjects))
         only_subjects = sorted(set(subjects) - set(sizes))
@@ -261,12 +314,23 @@ def _attested_files(stmt: Statement) -> dict[str, tuple[str, int]]:
             "the manifest's files and subjects differ: "
             f"files only {only_files}, subjects only {only_subjects}"
         )
-    return {name: (subjects[name], sizes[name]) for name in subjects}
+    annotations = _annotations(document)
+    attested = {}
+    for name, sha256 in subjects.items():
+        size, rows = sizes[name]
+        for key, stated in (("bytes", size), ("rows", rows)):
+            if key in annotations.get(name, {}) and annotations[name][key] != stated:
+                raise VerificationError(
+                    f"{name}: its subject annotations say {key} "
+                    f"{annotations[name][key]!r:.24}, the manifest's files say {stated}"
+                )
+        if name.endswith(PARQUET_SUFFIX) and rows is None:
+            raise VerificationError(f"{name}: the manifest gives no row count for this Parquet")
+        attested[name] = Attested(sha256, size, rows)
+    return attested
 
 
-def _check_membership(
-    entries: dict[str, zipfile.ZipInfo], attested: dict[str, tuple[str, int]]
-) -> None:
+def _check_membership(entries: dict[str, zipfile.ZipInfo], attested: dict[str, Attested]) -> None:
     in_zip = set(entries) - {MANIFEST, MANIFEST_ENVELOPE}
     missing = sorted(set(attested) - in_zip)
     if missing:
@@ -285,17 +349,18 @@ def _check_membership(
 def _check_entry(
     archive: zipfile.ZipFile,
     info: zipfile.ZipInfo,
-    sha256: str,
-    size: int,
+    attested: Attested,
     on_bytes: Callable[[int], None] | None,
 ) -> None:
-    name = info.filename
+    name, size, sha256 = info.filename, attested.bytes, attested.sha256
     if info.file_size != size:
         raise VerificationError(
             f"{name}: {info.file_size} bytes in the ZIP, the manifest says {size}"
         )
     digest = hashlib.sha256()
     seen = 0
+    # The last two chunks: a Parquet footer is read from them (or, past them, again).
+    tail: list[bytes] = [b"", b""]
     try:
         with archive.open(info) as stream:
             while chunk := stream.read(CHUNK_BYTES):
@@ -303,6 +368,7 @@ def _check_entry(
                 if seen > size:  # a lying header: stop before hashing a bomb
                     raise VerificationError(f"{name}: larger than the {size} bytes attested")
                 digest.update(chunk)
+                tail = [tail[1], chunk]
                 if on_bytes is not None:
                     on_bytes(len(chunk))
     except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as error:
@@ -314,6 +380,35 @@ def _check_entry(
         raise VerificationError(
             f"{name}: sha256 {actual[:16]}… does not match the manifest's {sha256[:16]}…"
         )
+    if attested.rows is not None and name.endswith(PARQUET_SUFFIX):
+        rows = _parquet_rows(archive, info, b"".join(tail))
+        if rows != attested.rows:
+            raise VerificationError(
+                f"{name}: {rows} rows in its Parquet footer, the manifest says {attested.rows}"
+            )
+
+
+def _parquet_rows(archive: zipfile.ZipFile, info: zipfile.ZipInfo, tail: bytes) -> int:
+    """``num_rows`` from the footer of the Parquet entry ``info`` (``tail``: its last bytes)."""
+    name = info.filename
+    if info.file_size < 12 or tail[-4:] != PARQUET_MAGIC:
+        raise VerificationError(f"{name}: not a Parquet file (no footer)")
+    length = int.from_bytes(tail[-8:-4], "little")
+    if length > min(info.file_size - 12, MAX_FOOTER_BYTES):
+        raise VerificationError(f"{name}: its Parquet footer length is impossible")
+    if length + 8 <= len(tail):
+        footer = tail[len(tail) - 8 - length : -8]
+    else:  # a footer larger than the chunks kept: read it again (it was hashed already)
+        try:
+            with archive.open(info) as stream:
+                stream.seek(info.file_size - 8 - length)
+                footer = stream.read(length)
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as error:
+            raise VerificationError(f"{name}: corrupted in the ZIP ({error})") from None
+    try:
+        return footer_num_rows(footer)
+    except ValueError:
+        raise VerificationError(f"{name}: unreadable Parquet footer") from None
 
 
 def _is_certificate(name: str) -> bool:

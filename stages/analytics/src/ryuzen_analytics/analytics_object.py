@@ -12,6 +12,13 @@ The day partition is the *receipt* day, like the month: ingest stamps one ``rece
 on a whole batch, so a batch is one object. Should a SANITIZED file ever hold rows of
 several receipt days, they are grouped and written as one object per day, each under its
 own ``day=`` partition with the same batch id — a row always sits in its receipt day.
+
+Each object records, in its Parquet key-value metadata, what the stage read for the whole
+batch: ``ryuzen.sanitized_rows`` (the SANITIZED rows, which the batch's certificate
+states as ``counts.sanitized``) and ``ryuzen.duplicates_removed`` (rows dropped by the
+``event_id`` dedup). The bundle builder sums the rows of a batch's objects and refuses to
+sign a month where ``rows + duplicates_removed`` falls short of the certificate: cleanup
+deletes SANITIZED after delivery, so a batch missing here would be lost for good.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+from ryuzen_contracts.analytics_schema import DUPLICATES_REMOVED_KEY, SANITIZED_ROWS_KEY
 from ryuzen_contracts.key_layout import analytics_key, parse_sanitized_key
 from ryuzen_contracts.pipeline_steps import step
 
@@ -68,10 +76,18 @@ def by_receipt_day(frame: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
     return sorted((int(day), rows.drop("__day")) for (day,), rows in parts.items())
 
 
-def to_parquet(frame: pl.DataFrame) -> bytes:
-    """zstd Parquet with statistics (Athena prunes row groups on them)."""
+def batch_metadata(report: ObjectReport) -> dict[str, str]:
+    """The key-value metadata every object of the batch carries (counts of the whole batch)."""
+    return {
+        SANITIZED_ROWS_KEY: str(report.rows_in),
+        DUPLICATES_REMOVED_KEY: str(report.duplicates),
+    }
+
+
+def to_parquet(frame: pl.DataFrame, metadata: dict[str, str] | None = None) -> bytes:
+    """zstd Parquet with statistics (Athena prunes row groups on them) and ``metadata``."""
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    frame.write_parquet(buffer, compression="zstd", statistics=True, metadata=metadata)
     return buffer.getvalue()
 
 
@@ -114,9 +130,11 @@ def normalize_object(s3: Any, target: AnalyticsTarget, key: str) -> ObjectReport
         report.rows_out = analytics.height
         report.late = int(analytics.get_column("late").sum())
         days = by_receipt_day(analytics)
+    metadata = batch_metadata(report)
     for day, rows in days:
         output_key = analytics_key(parsed.partner, parsed.month, day, parsed.batch_id)
         with step("write_analytics"):
-            put_with_checksum(s3, target.analytics_bucket, output_key, to_parquet(rows))
+            body = to_parquet(rows, metadata)
+            put_with_checksum(s3, target.analytics_bucket, output_key, body)
         report.written_keys.append(output_key)
     return report

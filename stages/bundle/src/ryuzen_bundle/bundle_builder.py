@@ -2,32 +2,45 @@
 
 ``build_bundle`` is the whole job; the ECS task (``python -m ryuzen_bundle build``) and
 the local stack call it with injected clients. The order is chosen so that the bundle
-state only says ``DELIVERED`` once everything a delivery promises has happened:
+state only says ``DELIVERED`` once everything a delivery promises has happened, and the
+audit trail only says ``BUNDLE_CREATED`` once the object it names is verified:
 
 1. refusals, before anything is touched: unknown partner, a month that has not ended
    (unless ``allow_open_month``), a month already ``DELIVERED``/``CLEANED`` (unless
-   ``force_rebuild``);
+   ``force_rebuild``), and a ``CLEANED`` month whose telemetry is gone even then — its
+   rebuild would replace the partner's bundle with an empty one;
 2. state ``BUILDING``, a conditional write on the version the refusal rules were checked
    against: a concurrent build that got in between (even one still ``BUILDING``, which
    would otherwise look like a legal retry) makes this one lose here, before it touches
    anything in S3;
-3. copy the month's ANALYTICS objects and certificates to local disk, deduplicate the
-   events into day parts, summarize, render the report (``month_events``,
-   ``daily_summary``, ``report_html``);
-4. stream the ZIP into a multipart upload (``bundle_zip``, ``s3_delivery``), manifest and
-   its DSSE envelope last; complete it → state ``BUILT``, audit ``BUNDLE_CREATED``;
-5. read the checksum back, store the SHA-256 as object metadata, read it back again;
-6. audit ``BUNDLE_DELIVERED``, emit ``BundleDelivered``, and only then state
+3. copy the month's ANALYTICS objects and certificates to local disk and deduplicate the
+   events into day parts (``month_events``);
+4. check the month is complete (``month_objects.check_complete``): every certificate
+   with sanitized events has its batch in ANALYTICS, all of it. Cleanup deletes
+   SANITIZED once the month is delivered, so a bundle signed over a partial month would
+   lose the missing events for good;
+5. summarize and render the report (``daily_summary``, ``report_html``);
+6. stream the ZIP into a multipart upload (``bundle_zip``, ``s3_delivery``), manifest and
+   its DSSE envelope last, and complete it;
+7. read the checksum back, store the SHA-256 as object metadata, read it back again;
+8. only then state ``BUILT`` and audit ``BUNDLE_CREATED`` — an object that failed its
+   verification is never recorded as created;
+9. audit ``BUNDLE_DELIVERED``, emit ``BundleDelivered``, and only then state
    ``DELIVERED`` (with ``sha256`` and ``checksum_verified``) — the commit point.
 
 Every side effect runs as a named step (``pipeline_steps.step``: ``read_state``,
-``mark_building``, ``list_analytics``, ``download_analytics``, ``fetch_certificates``,
-``summarize``, ``start_upload``, ``upload_part``, ``sign_manifest``, ``complete_upload``,
-``mark_built``, ``audit_created``, ``verify_upload``, ``store_metadata``,
-``verify_metadata``, ``audit_delivered``, ``emit_event``, ``mark_delivered``). Any failure
+``mark_building``, ``work_dir``, ``list_analytics``, ``download_analytics``,
+``fetch_certificates``, ``check_complete``, ``summarize``, ``start_upload``,
+``write_zip``, ``upload_part``, ``sign_manifest``, ``complete_upload``,
+``verify_upload``, ``store_metadata``, ``verify_metadata``, ``mark_built``,
+``audit_created``, ``audit_delivered``, ``emit_event``, ``mark_delivered``). Any failure
 other than a refusal writes an ``ERROR`` audit event (``failure_detail``: the step and
-the error type, never a message that could hold a URL) and leaves the state where it was,
-``BUILDING`` or ``BUILT``; a multipart upload that did not complete is aborted.
+the error type, never a message that could hold a URL; an incomplete month adds a short
+``reason`` of batch ids and counts) and leaves the state where it was, ``BUILDING`` or
+``BUILT``; a multipart upload that did not complete is aborted. A failure after the
+upload completed but before ``mark_built`` leaves the object in the bucket with the state
+``BUILDING``: nothing serves or deletes a month on its object alone, and the retry
+overwrites it.
 
 The event is emitted *before* the last transition because a state of ``DELIVERED`` with
 no event would never be cleaned up; the other way round, cleanup receiving the event
@@ -45,7 +58,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -67,7 +80,13 @@ from ryuzen_contracts.bundle_state import (
     IllegalTransition,
 )
 from ryuzen_contracts.ids import new_ulid
-from ryuzen_contracts.key_layout import bundle_key, validate_month, validate_partner_id
+from ryuzen_contracts.key_layout import (
+    analytics_prefix,
+    bundle_key,
+    sanitized_prefix,
+    validate_month,
+    validate_partner_id,
+)
 from ryuzen_contracts.log_safety import error_fields
 from ryuzen_contracts.pipeline_steps import failure_detail, step
 from ryuzen_contracts.stack_config import StackConfig
@@ -85,7 +104,12 @@ from ryuzen_bundle.manifest import (
 )
 from ryuzen_bundle.month_events import DedupTuning, MonthEvents, deduplicate_month
 from ryuzen_bundle.month_objects import (
+    AnalyticsFacts,
+    AnalyticsObject,
     Certificate,
+    IncompleteMonth,
+    analytics_facts,
+    check_complete,
     download_in_order,
     fetch_certificates,
     list_analytics,
@@ -109,7 +133,17 @@ logger = Logger(service="ryuzen-bundle", child=True)
 
 
 class BuildRefused(RuntimeError):  # noqa: N818 -- a refusal, not an error of the build
-    """The build was not started: the request breaks a rule (the message says which)."""
+    """The build was not started: the request breaks a rule (the message says which).
+
+    ``code`` names the rule for machines (the task's JSON summary carries it):
+    ``invalid_request``, ``unknown_partner``, ``month_not_started``, ``month_open``,
+    ``already_delivered``, ``already_cleaned``, ``cleaned_month_has_no_data`` or
+    ``concurrent_build``.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class BuildFailed(RuntimeError):  # noqa: N818 -- reads as what happened
@@ -119,10 +153,11 @@ class BuildFailed(RuntimeError):  # noqa: N818 -- reads as what happened
     a URL or a key, and this one reaches the task's log.
     """
 
-    def __init__(self, step: str, error: BaseException) -> None:
+    def __init__(self, step: str, error: BaseException, reason: str | None = None) -> None:
         super().__init__(f"bundle build failed at step '{step}': {type(error).__name__}")
         self.step = step
         self.error = error
+        self.reason = reason  # an incomplete month's batch ids and counts; else None
 
 
 @dataclass(frozen=True)
@@ -206,32 +241,60 @@ def builder_version() -> str:
 
 
 def check_request(
-    states: BundleStateStore, config: StackConfig, request: BuildRequest, now: datetime
+    services: BundleServices, target: BundleTarget, request: BuildRequest, now: datetime
 ) -> BundleStateRecord | None:
     """Apply the refusal rules; return the month's current state record."""
     try:
         validate_partner_id(request.partner)
         validate_month(request.month)
     except ValueError as error:
-        raise BuildRefused(str(error)) from None
-    if config.partner(request.partner) is None:
-        raise BuildRefused(f"unknown partner {request.partner!r} (not in the stack config)")
+        raise BuildRefused(str(error), "invalid_request") from None
+    if target.config.partner(request.partner) is None:
+        raise BuildRefused(
+            f"unknown partner {request.partner!r} (not in the stack config)", "unknown_partner"
+        )
     if now < month_start(request.month):
-        raise BuildRefused(f"{request.month} has not started yet")
+        raise BuildRefused(f"{request.month} has not started yet", "month_not_started")
     if not request.allow_open_month and not has_ended(request.month, now):
         ends = iso_millis(next_month_start(request.month))
         raise BuildRefused(
             f"{request.month} has not ended (it ends {ends}); "
-            "pass --allow-open-month to bundle it anyway"
+            "pass --allow-open-month to bundle it anyway",
+            "month_open",
         )
+    # "read_state": the month's record and, for a CLEANED month, whether data remains.
     with step("read_state"):
-        current = states.get(request.partner, request.month)
+        current = services.states.get(request.partner, request.month)
+        cleaned = current is not None and current.state is BundleState.CLEANED
+        has_data = (
+            cleaned and request.force_rebuild and _month_has_data(services.s3, target, request)
+        )
     if current is not None and current.state in FORCED and not request.force_rebuild:
         raise BuildRefused(
             f"{request.partner} {request.month} is already {current.state}; "
-            "pass --force-rebuild to build and deliver it again"
+            "pass --force-rebuild to build and deliver it again",
+            f"already_{current.state.value.lower()}",
+        )
+    if cleaned and not has_data:
+        # Cleanup deleted the month's telemetry after delivery: a rebuild now would sign
+        # an empty bundle and overwrite the partner's delivered one with it.
+        raise BuildRefused(
+            f"{request.partner} {request.month} is CLEANED and its telemetry is gone; "
+            "a rebuild would replace the delivered bundle with an empty one",
+            "cleaned_month_has_no_data",
         )
     return current
+
+
+def _month_has_data(s3: Any, target: BundleTarget, request: BuildRequest) -> bool:
+    """Whether anything of the partner-month is left in ANALYTICS or SANITIZED."""
+    for bucket, prefix in (
+        (target.analytics_bucket, analytics_prefix(request.partner, request.month)),
+        (target.sanitized_bucket, sanitized_prefix(request.partner, request.month)),
+    ):
+        if s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0):
+            return True
+    return False
 
 
 def _audit(
@@ -254,8 +317,13 @@ def _audit(
 
 
 def _failed(audit: AuditLog, request: BuildRequest, error: BaseException) -> BuildFailed:
-    """Log and audit a failure (step and error type, never a message); the error to raise."""
-    failure = failure_detail(error)
+    """Log and audit a failure (step and error type, never a message); the error to raise.
+
+    An incomplete month also says why, in its own words: batch ids and counts only.
+    """
+    failure: dict[str, str] = failure_detail(error)
+    if isinstance(error, IncompleteMonth):
+        failure["reason"] = error.reason
     logger.error("bundle build failed", extra={**error_fields(error), **failure})
     try:
         _audit(
@@ -267,7 +335,7 @@ def _failed(audit: AuditLog, request: BuildRequest, error: BaseException) -> Bui
         )
     except Exception as audit_error:  # the audit trail must not mask the original failure
         logger.error("could not write the ERROR audit event", extra=error_fields(audit_error))
-    return BuildFailed(failure["step"], error)
+    return BuildFailed(failure["step"], error, failure.get("reason"))
 
 
 def _transition(
@@ -362,14 +430,18 @@ def _prepare(build: _Build) -> None:
         )
         with step("list_analytics"):
             objects = list_analytics(s3, target.analytics_bucket, request.partner, request.month)
+        facts: dict[str, AnalyticsFacts] = {}
         with step("download_analytics"):
             build.events = deduplicate_month(
-                download_in_order(
-                    s3,
-                    target.analytics_bucket,
-                    objects,
-                    build.work / "analytics",
-                    workers=build.tuning.download_workers,
+                _noting_facts(
+                    download_in_order(
+                        s3,
+                        target.analytics_bucket,
+                        objects,
+                        build.work / "analytics",
+                        workers=build.tuning.download_workers,
+                    ),
+                    facts,
                 ),
                 sum(item.size for item in objects),
                 build.work / "spill",
@@ -378,8 +450,19 @@ def _prepare(build: _Build) -> None:
             )
         with step("fetch_certificates"):
             build.certificates = certificates.result()
+    with step("check_complete"):
+        check_complete(build.certificates, objects, facts)
     with step("summarize"):
         _summarize(build)
+
+
+def _noting_facts(
+    downloads: Iterable[tuple[AnalyticsObject, Path]], facts: dict[str, AnalyticsFacts]
+) -> Iterator[tuple[AnalyticsObject, Path]]:
+    """Pass the downloads on, noting each file's footer facts (rows, what analytics read)."""
+    for item, path in downloads:
+        facts[item.key] = analytics_facts(path)
+        yield item, path
 
 
 def _summarize(build: _Build) -> None:
@@ -479,7 +562,7 @@ def build_bundle(
     created_at = now()
     build_id = new_ulid(created_at)
     try:
-        current = check_request(services.states, target.config, request, created_at)
+        current = check_request(services, target, request, created_at)
         with step("mark_building"):
             record = _transition(
                 services.states,
@@ -499,7 +582,7 @@ def build_bundle(
         raise
     except (IllegalTransition, ConcurrentTransition) as error:
         # Chained, so a caller can tell a lost race from a rule.
-        raise BuildRefused(str(error)) from error
+        raise BuildRefused(str(error), "concurrent_build") from error
     except Exception as error:  # the state could not be read or written: nothing touched
         raise _failed(services.audit, request, error) from error
     logger.info("building", extra={"partner": request.partner, "month": request.month})
@@ -527,6 +610,20 @@ def build_bundle(
                     _write_zip(build, stream)
                 sent: UploadedObject = stream.complete()
             files = len(build.certificates) + len(build.events.parts) + 6
+
+        # The object is verified before anything records it: a BUILT state or a
+        # BUNDLE_CREATED event always names an object whose checksum was read back.
+        with step("verify_upload"):
+            verify_uploaded(services.s3, sent)
+        with step("store_metadata"):
+            store_sha256_metadata(
+                services.s3,
+                sent,
+                content_type=ZIP_CONTENT_TYPE,
+                copy_limit=tuning.copy_object_limit,
+            )
+        with step("verify_metadata"):
+            verified: VerifiedChecksum = verify_uploaded(services.s3, sent, expect_metadata=True)
 
         with step("mark_built"):
             record = _transition(
@@ -564,18 +661,6 @@ def build_bundle(
                 },
                 now(),
             )
-
-        with step("verify_upload"):
-            verify_uploaded(services.s3, sent)
-        with step("store_metadata"):
-            store_sha256_metadata(
-                services.s3,
-                sent,
-                content_type=ZIP_CONTENT_TYPE,
-                copy_limit=tuning.copy_object_limit,
-            )
-        with step("verify_metadata"):
-            verified: VerifiedChecksum = verify_uploaded(services.s3, sent, expect_metadata=True)
 
         with step("audit_delivered"):
             _audit(

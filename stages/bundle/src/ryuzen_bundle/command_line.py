@@ -5,8 +5,10 @@ Thin on purpose: parse arguments, read settings once, build clients once, call
 scheduler or the local stack can read the result; logs go to standard error.
 
 Exit status: 0 delivered; 1 the build failed (state left at BUILDING or BUILT, an ERROR
-audit event written) or the settings are incomplete; 2 bad arguments; 3 refused (nothing
-was touched: unknown partner, open month, month already delivered or cleaned).
+audit event written; ``reason`` added when the month is incomplete) or the settings are
+incomplete; 2 bad arguments; 3 refused (nothing was touched: unknown partner, open month,
+month already delivered or cleaned, a cleaned month with no telemetry left) — the
+summary's ``code`` names the rule (``BuildRefused``), ``reason`` says it in words.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def parser() -> argparse.ArgumentParser:
         "--force-rebuild",
         action="store_true",
         help="rebuild and re-deliver a month already DELIVERED or CLEANED "
-        "(a CLEANED month's telemetry is gone: its rebuild is an empty bundle)",
+        "(a CLEANED month only while its telemetry is still there: an empty rebuild "
+        "would replace the delivered bundle)",
     )
     return root
 
@@ -110,19 +113,20 @@ def main(
         report = build_bundle(services, target, request, now=now, tuning=tuning)
     except BuildRefused as refusal:
         print(f"ryuzen-bundle: refused: {refusal}", file=sys.stderr)
-        _emit({**base, "status": "refused", "reason": str(refusal)})
+        _emit({**base, "status": "refused", "code": refusal.code, "reason": str(refusal)})
         return EXIT_REFUSED
     except BuildFailed as failure:
         # The step and the error type (BuildFailed's message): never the error's message.
         print(f"ryuzen-bundle: {failure}", file=sys.stderr)
-        _emit(
-            {
-                **base,
-                "status": "failed",
-                "step": failure.step,
-                "error": type(failure.error).__name__,
-            }
-        )
+        summary = {
+            **base,
+            "status": "failed",
+            "step": failure.step,
+            "error": type(failure.error).__name__,
+        }
+        if failure.reason is not None:
+            summary["reason"] = failure.reason  # batch ids and counts only
+        _emit(summary)
         return EXIT_FAILED
     _emit({"status": "delivered", **report.to_dict()})
     return EXIT_DELIVERED

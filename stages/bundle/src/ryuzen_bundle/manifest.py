@@ -88,8 +88,18 @@ def manifest_statement(
         "empty": counts.events == 0,
         "files": [{"name": e.name, "bytes": e.bytes, "rows": e.rows} for e in files],
     }
-    subjects = [subject(entry.name, sha256=entry.sha256) for entry in files]
+    subjects = [
+        subject(entry.name, sha256=entry.sha256, annotations=_annotations(entry)) for entry in files
+    ]
     return statement(subjects, BUNDLE_MANIFEST_PREDICATE, predicate)
+
+
+def _annotations(entry: FileEntry) -> dict[str, int]:
+    """A subject's in-toto annotations: its size, and its row count when it is Parquet."""
+    counts = {"bytes": entry.bytes}
+    if entry.rows is not None:
+        counts["rows"] = entry.rows
+    return counts
 
 
 def sign_manifest(stmt: Statement, signer: Signer) -> tuple[bytes, bytes]:
