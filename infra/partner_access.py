@@ -27,6 +27,7 @@ from ryuzen_contracts.stack_config import Partner
 
 from infra.iam_statements import S3_READ, kms_through_s3, policy_document, s3_list, s3_objects
 from infra.stage_function import lambda_role
+from infra.stage_permissions import RECEIPT_NAME
 
 # STS refuses a chained session longer than one hour, and the pull API chains.
 SESSION_SECONDS = 3600
@@ -66,12 +67,19 @@ class PartnerAccess(pulumi.ComponentResource):
             max_session_duration=SESSION_SECONDS,
             opts=child,
         )
+        # What the pull API hands out: each partner's bundle archives and, once a month is
+        # cleaned, the deletion receipt beside its archive.
         archives = [f"{p.id}/*/ryuzen-telemetry-{p.id}-*.zip" for p in args.partners]
+        receipts = [f"{p.id}/*/{RECEIPT_NAME}" for p in args.partners]
         aws.iam.RolePolicy(
             f"{name}-presign-policy",
             role=self.presign_role.id,
             policy=policy_document(
-                [s3_objects(args.bundles, S3_READ, archives, sid="ReadBundleArchives"), decrypt]
+                [
+                    s3_objects(args.bundles, S3_READ, archives, sid="ReadBundleArchives"),
+                    s3_objects(args.bundles, S3_READ, receipts, sid="ReadDeletionReceipts"),
+                    decrypt,
+                ]
             ),
             opts=child,
         )

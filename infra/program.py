@@ -37,6 +37,7 @@ from infra.lambda_environment import check_known_size
 from infra.monitoring import Monitoring, MonitoringArgs
 from infra.network import Network, NetworkArgs
 from infra.partner_access import PartnerAccess, PartnerAccessArgs
+from infra.quarantine_hash import QuarantineHashKey
 from infra.queues import StageQueue, StageQueueArgs
 from infra.signing import SIGNER_TAG, Signing, SigningArgs
 from infra.stage_function import StageFunction, StageFunctionArgs
@@ -187,8 +188,15 @@ def main(dist: Path | None = None) -> dict[str, Any]:
     )
     keys = ApiKeys(f"{prefix}-keys", ApiKeysArgs(config.ingest_clients, config.partners))
     code = LambdaCode(f"{prefix}-code", artifacts.lambdas, buckets["artifacts"])
+    quarantine_hash = QuarantineHashKey(f"{prefix}-quarantine-hash", protect=protect)
     resources = permissions.StageResources(
-        storage, audit.audit_table, audit.idempotency_table, signing.key, region, partner_ids
+        storage,
+        audit.audit_table,
+        audit.idempotency_table,
+        signing.key,
+        quarantine_hash.key,
+        region,
+        partner_ids,
     )
     signer_tags = {SIGNER_TAG: prefix}
     retention_days = config.log_retention_days
@@ -249,6 +257,7 @@ def main(dist: Path | None = None) -> dict[str, Any]:
                 "SANITIZED_BUCKET": buckets["sanitized"].bucket,
                 "QUARANTINE_BUCKET": buckets["quarantine"].bucket,
                 "QUARANTINE_KMS_KEY_ID": storage.key_for("quarantine").arn,
+                "QUARANTINE_HASH_KMS_KEY_ID": quarantine_hash.key.arn,
                 "AUDIT_TABLE": audit.audit_table.name,
                 "STACK_CONFIG": stack_json,
                 "SIGNING_KMS_KEY_ID": signing.key.arn,

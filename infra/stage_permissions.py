@@ -73,6 +73,7 @@ class StageResources:
     audit_table: aws.dynamodb.Table
     idempotency_table: aws.dynamodb.Table
     signing_key: aws.kms.Key
+    quarantine_hash_key: aws.kms.Key
     region: str
     partner_ids: Sequence[str]
 
@@ -116,6 +117,8 @@ def sanitize(r: StageResources) -> list[Statement]:
             r.storage.key_for("quarantine"), [quarantine], r.region, write=True, sid="QuarantineKey"
         ),
         allow(AUDIT_WRITE, r.audit_table.arn, sid="WriteAudit"),
+        # The secret of the quarantined-value hash is this key's MAC of a fixed label.
+        allow(["kms:GenerateMac"], r.quarantine_hash_key.arn, sid="HashQuarantinedValues"),
         _sign(r),
     ]
 

@@ -131,6 +131,7 @@ EXPECTED_KMS: dict[str, set[tuple[str, str, frozenset[str]]]] = {
     "ingest": {(a, "data", frozenset({"raw"})) for a in W},
     "sanitize": {(a, "data", frozenset({"raw", "sanitized"})) for a in W}
     | {(a, "quarantine", frozenset({"quarantine"})) for a in W}
+    | {("kms:GenerateMac", "hash", frozenset())}  # the quarantined-value hash's secret
     | SIGN,
     "analytics": {(a, "data", frozenset({"sanitized", "analytics"})) for a in W},
     "bundle-task": {(a, "data", frozenset({"sanitized", "analytics"})) for a in R}

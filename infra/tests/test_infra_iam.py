@@ -50,6 +50,11 @@ EXCEPTIONS: dict[tuple[str, str], tuple[frozenset[str], str]] = {
         "AWS's default key policy (the program sets none): the account root on this key, so "
         "IAM decides; roles use the keys only via S3 for named buckets (kms_through_s3)",
     ),
+    ("quarantine-hash-key", "Enable IAM User Permissions"): (
+        frozenset({WILDCARD_ACTION, STAR_RESOURCE}),
+        "AWS's default key policy (the program sets none): IAM decides, and only sanitize's "
+        "role holds kms:GenerateMac on this key",
+    ),
     ("storage-<bucket>-tls-only", "DenyInsecureTransport"): (
         frozenset({WILDCARD_ACTION, ANY_PRINCIPAL, WHOLE_BUCKET}),
         "a Deny: no S3 action by anyone on the bucket or any object without TLS",
@@ -217,7 +222,8 @@ def test_every_kind_of_policy_document_is_examined(any_run: ProgramRun) -> None:
         for statement in document.statements:
             assert statement.get("Sid"), (document.owner, statement)  # EXCEPTIONS names Sids
     assert counts["bucket policy"] == len(BUCKET_KEYS)
-    assert counts["key policy"] == len(set(BUCKET_KEYS.values())) + 1  # + the signing key
+    # + the signing key and the quarantined-value hash key
+    assert counts["key policy"] == len(set(BUCKET_KEYS.values())) + 2
     assert counts["queue policy"] == 3 and counts["topic policy"] == 1
     assert counts["role policy"] >= 10
 
@@ -379,15 +385,16 @@ def test_the_presign_role_trusts_only_the_pull_functions_role(any_run: ProgramRu
     assert pull.inputs["environment"]["variables"]["PRESIGN_ROLE_ARN"] == presign_arn
 
 
-def test_the_presign_role_may_only_read_bundle_archives(any_run: ProgramRun) -> None:
+def test_the_presign_role_may_only_read_bundle_archives_and_receipts(any_run: ProgramRun) -> None:
     prefix = f"ryuzen-{any_run.stack}"
     policy = json.loads(any_run.named(f"{prefix}-access-presign-policy").inputs["policy"])
     bundles = any_run.outputs["buckets"]["bundles"]
-    s3, kms = policy["Statement"]
-    assert s3["Action"] == ["s3:GetObject"]
-    assert s3["Resource"], "no resource"
-    for resource in s3["Resource"]:
-        assert resource.startswith(f"arn:aws:s3:::{bundles}/") and resource.endswith(".zip")
+    archives, receipts, kms = policy["Statement"]
+    for statement, ending in ((archives, ".zip"), (receipts, "/deletion-receipt.dsse.json")):
+        assert statement["Action"] == ["s3:GetObject"]
+        assert statement["Resource"], "no resource"
+        for resource in statement["Resource"]:
+            assert resource.startswith(f"arn:aws:s3:::{bundles}/") and resource.endswith(ending)
     # SSE-KMS objects: reading one takes Decrypt, through S3 and for this bucket only.
     assert kms["Action"] == ["kms:Decrypt"]
     assert kms["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"] == [
@@ -427,6 +434,23 @@ def test_only_the_signing_stages_may_sign(any_run: ProgramRun) -> None:
         for statement in document["Statement"]:
             if "kms:Sign" in statement["Action"]:
                 assert statement["Resource"] == [signing_key.outputs["arn"]]
+
+
+def test_only_sanitize_may_derive_the_quarantined_value_hash(any_run: ProgramRun) -> None:
+    prefix = f"ryuzen-{any_run.stack}"
+    key = any_run.named(f"{prefix}-quarantine-hash-key")
+    assert (key.inputs["customerMasterKeySpec"], key.inputs["keyUsage"]) == (
+        "HMAC_256",
+        "GENERATE_VERIFY_MAC",
+    )
+    sanitize_role = any_run.named(f"{prefix}-sanitize-role").outputs["name"]
+    assert _roles_with_action(any_run, "kms:GenerateMac") == {sanitize_role}
+    for _, document in any_run.policies():
+        for statement in document["Statement"]:
+            if "kms:GenerateMac" in statement["Action"]:
+                assert statement["Resource"] == [key.outputs["arn"]]
+    sanitize = any_run.named(f"{prefix}-sanitize-fn").inputs["environment"]["variables"]
+    assert sanitize["QUARANTINE_HASH_KMS_KEY_ID"] == key.outputs["arn"]
 
 
 def test_the_signing_key_policy_denies_untagged_signers(any_run: ProgramRun) -> None:

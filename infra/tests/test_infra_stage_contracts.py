@@ -97,6 +97,7 @@ def test_the_local_stack_sets_the_same_names() -> None:
         "SANITIZED_BUCKET",
         "QUARANTINE_BUCKET",
         "QUARANTINE_KMS_KEY_ID",
+        "QUARANTINE_HASH_KMS_KEY_ID",
         "ANALYTICS_BUCKET",
         "BUNDLES_BUCKET",
         "EVENT_BUS_NAME",

@@ -31,6 +31,7 @@ from pii_canaries import (
 from ryuzen_contracts.attestation import ZERO_PII_PREDICATE
 from ryuzen_contracts.key_layout import parse_sanitized_key
 from ryuzen_contracts.signing import generate_local_key
+from ryuzen_sanitize.quarantine import ValueHasher, value_hasher_from_kms
 from ryuzen_tools.cli import app
 from ryuzen_tools.demo import DemoOptions, _Observed, _summary
 from ryuzen_tools.local_stack.aws import LocalClients
@@ -63,6 +64,7 @@ class Drained:
     report: SanitizeReport
     stages: dict[str, Any]
     public_key: bytes
+    value_hasher: ValueHasher
 
     def parquet(self) -> dict[str, pl.DataFrame]:
         return {
@@ -150,6 +152,9 @@ def drained(project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
             report=sanitize_report(s3, buckets["sanitized"], buckets["quarantine"], public_key),
             stages=stack.counters_document()["stages"],
             public_key=public_key,
+            value_hasher=value_hasher_from_kms(
+                stack.clients.client("kms"), stack.ready["kms_keys"]["quarantine-hash"]
+            ),
         )
 
 
@@ -218,15 +223,18 @@ def test_quarantine_holds_reasons_and_hashes_never_values(drained: Drained) -> N
         "model.version",
         "PHONE",
     )
-    assert version["value_sha256"] == hashlib.sha256(VERSION_CANARY.encode()).hexdigest()
+    # Keyed by the stack's KMS HMAC key: a phone number's plain SHA-256 would be reversed
+    # by hashing every phone number.
+    assert version["value_hmac_sha256"] == drained.value_hasher(VERSION_CANARY)
+    assert version["value_hmac_sha256"] != hashlib.sha256(VERSION_CANARY.encode()).hexdigest()
 
     error_code = records[drained.canaries["error_code"]["event_id"]]
     assert error_code["reason"] == "pii_in_identifier"
     assert error_code["field"] == "outcome.error_code"
-    assert error_code["value_sha256"] == hashlib.sha256(ERROR_CODE_CANARY.encode()).hexdigest()
+    assert error_code["value_hmac_sha256"] == drained.value_hasher(ERROR_CODE_CANARY)
 
     prompt = records[drained.canaries["prompt"]["event_id"]]
-    assert (prompt["reason"], prompt["field"], prompt["value_sha256"]) == (
+    assert (prompt["reason"], prompt["field"], prompt["value_hmac_sha256"]) == (
         "unknown_field",
         "prompt",
         None,

@@ -39,6 +39,7 @@ import httpx
 import polars as pl
 import pytest
 from ryuzen_contracts.key_layout import month_of
+from ryuzen_sanitize.quarantine import ValueHasher, value_hasher_from_kms
 from ryuzen_sanitize.scrubber.rules import RULE_IDS
 from ryuzen_tools import bundle_demo
 from ryuzen_tools.bundle_demo import BundleRound, bundle_round
@@ -72,6 +73,8 @@ class Collected:
     sanitized_rows: pl.DataFrame | None
     stages: dict[str, Any]
     dlq_messages: dict[str, int]
+    # The stack's keyed hash of quarantined values (its KMS HMAC key's secret).
+    value_hasher: ValueHasher | None = None
     bundles: BundleRound | None = None
     cleanup: CleanupRound | None = None
 
@@ -197,6 +200,10 @@ def _run(
                 artifacts[f"bundle task {task.partner} stderr"] = task.stderr_tail.encode()
         artifacts.update(_tables(stack))
         quarantine, kms_keys = _quarantine(stack)
+        hasher = value_hasher_from_kms(
+            stack.clients.client("kms"),  # type: ignore[union-attr]
+            ready["kms_keys"]["quarantine-hash"],
+        )
         stages = stack.counters_document()["stages"]
         dlq = _dlq_messages(stack)
     artifacts["captured output"] = capture.text().encode()
@@ -208,6 +215,7 @@ def _run(
         artifacts=artifacts,
         quarantine=quarantine,
         quarantine_kms_keys=kms_keys,
+        value_hasher=hasher,
         sanitized_rows=sanitized_rows,
         stages=stages,
         dlq_messages=dlq,
@@ -315,8 +323,10 @@ def test_every_free_text_canary_was_redacted_in_place(pipeline: Collected) -> No
         assert f"[REDACTED:{rule}]" in texts, rule
 
 
-def test_every_identifier_canary_was_quarantined_as_a_hash(pipeline: Collected) -> None:
+def test_every_identifier_canary_was_quarantined_as_a_keyed_hash(pipeline: Collected) -> None:
     records = _records(pipeline.quarantine)
+    hasher = pipeline.value_hasher
+    assert hasher is not None
     for canary in pipeline.canaries.identifiers:
         record = records[pipeline.identifier_event_ids[canary.name]]
         assert (record["reason"], record["field"], record["rule"]) == (
@@ -325,7 +335,12 @@ def test_every_identifier_canary_was_quarantined_as_a_hash(pipeline: Collected) 
             canary.rule,
         ), canary.name
         value = pipeline.canaries.identifier_text(canary)
-        assert record["value_sha256"] == hashlib.sha256(value.encode()).hexdigest()
+        # HMAC under the stack's secret: the plain SHA-256 (reversible by guessing short
+        # values) is nowhere in quarantine.
+        assert record["value_hmac_sha256"] == hasher(value), canary.name
+        assert record["value_hash_key"] == hasher.key_id
+        plain = hashlib.sha256(value.encode()).hexdigest().encode()
+        assert not [name for name, body in pipeline.quarantine.items() if plain in body]
 
 
 def test_no_canary_is_anywhere_outside_quarantine(pipeline: Collected) -> None:

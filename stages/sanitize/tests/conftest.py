@@ -21,6 +21,7 @@ from ryuzen_contracts.key_layout import raw_key
 from ryuzen_contracts.signing import LocalSigner, generate_local_key
 from ryuzen_contracts.stack_config import StackConfig, load_stack_config
 from ryuzen_contracts.tables import audit_table_definition
+from ryuzen_sanitize.quarantine import value_hasher_from_kms
 from ryuzen_sanitize.sanitize_object import SanitizeTarget
 
 REGION = "eu-west-1"
@@ -73,7 +74,10 @@ def make_stack(config: StackConfig, tmp_path: Path) -> Stack:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     ddb.create_table(**audit_table_definition("audit"))
     signer = generate_local_key(tmp_path / "key.pem", tmp_path / "key.pub.pem")
-    target = SanitizeTarget("raw", "sanitized", "quarantine", None, config)
+    kms = boto3.client("kms", region_name=REGION)
+    hash_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    hasher = value_hasher_from_kms(kms, hash_key["KeyMetadata"]["KeyId"])
+    target = SanitizeTarget("raw", "sanitized", "quarantine", None, config, hasher)
     return Stack(s3, ddb, AuditLog(ddb, "audit"), signer, signer.public_key_pem(), target)
 
 

@@ -6,12 +6,14 @@ import io
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 from raw_batches import RECEIVED_AT, event, raw_object
 from ryuzen_contracts.audit_log import AuditEventType
 from ryuzen_contracts.ids import new_ulid
 from ryuzen_contracts.settings import SettingsError
 from ryuzen_sanitize import sanitize_handler
+from ryuzen_sanitize.quarantine import value_hasher_from_kms
 from ryuzen_sanitize.sanitize_handler import SanitizeSettings, s3_keys
 from sanitize_lambda_events import EVENTS, Context, notification, sqs_event
 
@@ -30,6 +32,7 @@ def handler_env(stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("QUARANTINE_HASH_KMS_KEY_ID", raising=False)
     sanitize_handler.runtime.cache_clear()
     yield stack
     sanitize_handler.runtime.cache_clear()
@@ -62,6 +65,42 @@ def test_one_bad_object_fails_alone(handler_env) -> None:
     errors = stack.audit.system_events(RECEIVED_AT.replace(year=2000))
     assert [e.event_type for e in errors] == [AuditEventType.ERROR]
     assert errors[0].detail["error"] == "RawObjectError"
+
+
+def test_the_quarantined_value_hash_is_keyed_by_the_configured_kms_key(
+    handler_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the stack's HMAC key in the environment, as the Pulumi program sets it...
+    stack = handler_env
+    kms = boto3.client("kms", region_name="eu-west-1")
+    key_id = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"][
+        "KeyId"
+    ]
+    monkeypatch.setenv("QUARANTINE_HASH_KMS_KEY_ID", key_id)
+    batch = new_ulid(RECEIVED_AT)
+    pii_id = {**event(), "model": {"id": "acme/titan-large", "version": CANARY_PHONE}}
+    key = stack.put_raw(raw_object([(pii_id, "acme")], batch), batch)
+
+    # ...a quarantined value is hashed under the secret that key's MAC gives.
+    result = sanitize_handler.lambda_handler(sqs_event(notification("raw", key)), Context())
+
+    assert result == {"batchItemFailures": []}
+    (record,) = stack.quarantine_records()
+    expected = value_hasher_from_kms(kms, key_id)
+    assert record["value_hmac_sha256"] == expected(CANARY_PHONE)
+    assert record["value_hash_key"] == expected.key_id
+
+
+def test_without_a_hash_key_no_value_hash_is_recorded(handler_env) -> None:
+    stack = handler_env
+    batch = new_ulid(RECEIVED_AT)
+    pii_id = {**event(), "model": {"id": "acme/titan-large", "version": CANARY_PHONE}}
+    key = stack.put_raw(raw_object([(pii_id, "acme")], batch), batch)
+
+    sanitize_handler.lambda_handler(sqs_event(notification("raw", key)), Context())
+
+    (record,) = stack.quarantine_records()
+    assert (record["value_hmac_sha256"], record["value_hash_key"]) == (None, None)
 
 
 def test_missing_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -219,8 +220,12 @@ def test_quarantine_never_holds_the_raw_value(stack) -> None:
     for key in stack.keys("quarantine"):
         assert CANARY_EMAIL.encode() not in stack.read("quarantine", key)
     records = stack.quarantine_records()
-    assert [r["value_sha256"] is not None for r in records] == [False, True]
+    assert [r["value_hmac_sha256"] is not None for r in records] == [False, True]
     assert all("415-555-0132" not in json.dumps(r) for r in records)
+    # Keyed: the plain SHA-256 of the value (brute-forceable for a phone number) is absent.
+    plain = hashlib.sha256(b"415-555-0132").hexdigest()
+    assert records[1]["value_hmac_sha256"] == stack.target.value_hasher("415-555-0132")
+    assert all(plain not in json.dumps(r) for r in records)
 
 
 def test_second_scan_finding_fails_closed(stack, monkeypatch: pytest.MonkeyPatch) -> None:

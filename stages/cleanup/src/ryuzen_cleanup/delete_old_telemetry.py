@@ -160,6 +160,7 @@ def clean_partner_month(
                 )
             )
         return CleanupReport(partner, month, Outcome.REFUSED, refusal=refusal)
+    assert record is not None  # a month without state is refused above
 
     prefixes = target.working_prefixes(partner, month)
     digest = KeyDigest()

@@ -1,29 +1,69 @@
 """PII-safe quarantine records.
 
-A record says which line failed, why, in which field and by which rule, and carries the
-SHA-256 of the offending value — never the value itself, so quarantine can be read by
+A record says which line failed, why, in which field and by which rule, and carries a
+keyed hash of the offending value — never the value itself, so quarantine can be read by
 operators without exposing what it guards. The raw lines are kept only when the stack
 asks for it (``quarantineRawLines``), under their own key and the quarantine bucket's
 own KMS key.
+
+Why keyed: the values quarantined are mostly short and structured (phone numbers, SSNs,
+card numbers), and a plain SHA-256 of one is reversed by hashing every candidate. The
+hash is HMAC-SHA256 under a per-stack secret that only exists inside KMS: the stack's
+HMAC key (``HMAC_256``) MACs a fixed label once per container, and that MAC is the
+secret. Equal values still give equal hashes within a stack, so an operator with
+``kms:GenerateMac`` on the key can tell whether a known value was quarantined, and
+nobody without it can. Without a key configured, no value hash is recorded at all.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import json
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ryuzen_sanitize.validation import Rejection
 
+# What the stack's KMS HMAC key MACs to give the value-hash secret. Versioned: a new
+# label is a new secret, and the records say which one hashed them (``value_hash_key``).
+VALUE_HASH_LABEL = b"ryuzen-telemetry/quarantine-value-hash/v1"
 
-def record(rejection: Rejection, batch_id: str) -> dict[str, Any]:
-    """The quarantine record of one rejected event."""
-    value_hash = (
-        hashlib.sha256(rejection.value.encode("utf-8")).hexdigest() if rejection.value else None
-    )
+
+@dataclass(frozen=True)
+class ValueHasher:
+    """HMAC-SHA256 of quarantined values under one secret (never printed)."""
+
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < 32:
+            raise ValueError("the value-hash secret must be at least 32 bytes")
+
+    def __call__(self, value: str) -> str:
+        return hmac.new(self.secret, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    @property
+    def key_id(self) -> str:
+        """A short public name of the secret: records hashed under the same one compare."""
+        return hmac.new(self.secret, b"key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def value_hasher_from_kms(kms: Any, key_id: str) -> ValueHasher:
+    """The stack's hasher: the secret is KMS's MAC of ``VALUE_HASH_LABEL`` under ``key_id``.
+
+    One ``GenerateMac`` call per container; the HMAC key itself never leaves KMS.
+    """
+    response = kms.generate_mac(KeyId=key_id, Message=VALUE_HASH_LABEL, MacAlgorithm="HMAC_SHA_256")
+    return ValueHasher(bytes(response["Mac"]))
+
+
+def record(rejection: Rejection, batch_id: str, hasher: ValueHasher | None) -> dict[str, Any]:
+    """The quarantine record of one rejected event (no value hash without a hasher)."""
+    value_hash = hasher(rejection.value) if hasher is not None and rejection.value else None
     return {
         "batch_id": batch_id,
         "line": rejection.line,
@@ -32,7 +72,8 @@ def record(rejection: Rejection, batch_id: str) -> dict[str, Any]:
         "reason": rejection.reason.value,
         "field": rejection.field,
         "rule": rejection.rule,
-        "value_sha256": value_hash,
+        "value_hmac_sha256": value_hash,
+        "value_hash_key": hasher.key_id if hasher is not None and value_hash else None,
     }
 
 
@@ -45,9 +86,9 @@ def _gzip_ndjson(documents: list[dict[str, Any]]) -> bytes:
     return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
 
 
-def records_object(rejections: list[Rejection], batch_id: str) -> bytes:
+def records_object(rejections: list[Rejection], batch_id: str, hasher: ValueHasher | None) -> bytes:
     """The gzip NDJSON quarantine object of one RAW batch."""
-    return _gzip_ndjson([record(rejection, batch_id) for rejection in rejections])
+    return _gzip_ndjson([record(rejection, batch_id, hasher) for rejection in rejections])
 
 
 def raw_lines_object(rejections: list[Rejection], lines: Mapping[int, str]) -> bytes:

@@ -30,6 +30,7 @@ from ryuzen_contracts.settings import StageSettings
 from ryuzen_contracts.signing import KmsSigner, LocalSigner
 from ryuzen_contracts.stack_config import StackConfig
 
+from ryuzen_sanitize.quarantine import ValueHasher, value_hasher_from_kms
 from ryuzen_sanitize.sanitize_object import STAGE, ObjectReport, SanitizeTarget, sanitize_object
 from ryuzen_sanitize.validation import Reason
 
@@ -47,6 +48,9 @@ class SanitizeSettings(StageSettings):
     sanitized_bucket: str = Field(alias="SANITIZED_BUCKET")
     quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET")
     quarantine_kms_key_id: str | None = Field(default=None, alias="QUARANTINE_KMS_KEY_ID")
+    # The KMS HMAC key behind the quarantined-value hash (quarantine.py); unset, quarantine
+    # records carry no value hash at all.
+    quarantine_hash_kms_key_id: str | None = Field(default=None, alias="QUARANTINE_HASH_KMS_KEY_ID")
     audit_table: str = Field(alias="AUDIT_TABLE")
     stack_config: str = Field(alias="STACK_CONFIG")
     signing_kms_key_id: str | None = Field(default=None, alias="SIGNING_KMS_KEY_ID")
@@ -68,7 +72,14 @@ class _Runtime:
             quarantine_bucket=settings.quarantine_bucket,
             quarantine_kms_key_id=settings.quarantine_kms_key_id,
             config=StackConfig.from_json(settings.stack_config),
+            value_hasher=_value_hasher(settings),
         )
+
+
+def _value_hasher(settings: SanitizeSettings) -> ValueHasher | None:
+    if not settings.quarantine_hash_kms_key_id:
+        return None
+    return value_hasher_from_kms(make_client("kms"), settings.quarantine_hash_kms_key_id)
 
 
 def _signer(settings: SanitizeSettings) -> Signer:

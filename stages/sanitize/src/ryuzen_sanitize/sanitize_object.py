@@ -25,6 +25,7 @@ from ryuzen_contracts.key_layout import parse_raw_key
 from ryuzen_contracts.pipeline_steps import step
 from ryuzen_contracts.stack_config import StackConfig
 
+from ryuzen_sanitize.quarantine import ValueHasher
 from ryuzen_sanitize.transform import PartnerOutput, TransformResult, transform
 
 STAGE = "sanitize"
@@ -42,6 +43,8 @@ class SanitizeTarget:
     quarantine_bucket: str
     quarantine_kms_key_id: str | None
     config: StackConfig
+    # Keys the hash of quarantined values; None records no value hash (quarantine.py).
+    value_hasher: ValueHasher | None = None
 
 
 @dataclass
@@ -156,7 +159,7 @@ def sanitize_object(
         report.already_done = True
         return report
     with step("transform"):
-        result = transform(body, key, target.config, signer, now)
+        result = transform(body, key, target.config, signer, now, value_hasher=target.value_hasher)
     report.written_keys = write_outputs(s3, audit, target, result)
     with step("delete_raw"):
         s3.delete_object(Bucket=target.raw_bucket, Key=key)

@@ -115,10 +115,15 @@ def transform(
     config: StackConfig,
     signer: Signer,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    *,
+    value_hasher: quarantine.ValueHasher | None = None,
 ) -> TransformResult:
-    """Sanitize one RAW object's bytes (stored at ``key``); raise rather than produce bad output."""
+    """Sanitize one RAW object's bytes (stored at ``key``); raise rather than produce bad output.
+
+    ``value_hasher`` keys the hash of each quarantined value (none recorded without it).
+    """
     with _cyclic_gc_paused():
-        return _transform(body, key, config, signer, now)
+        return _transform(body, key, config, signer, now, value_hasher)
 
 
 def _transform(
@@ -127,6 +132,7 @@ def _transform(
     config: StackConfig,
     signer: Signer,
     now: Callable[[], datetime],
+    value_hasher: quarantine.ValueHasher | None,
 ) -> TransformResult:
     raw_key = parse_raw_key(key)
     raw_sha256 = sha256_hex(body)
@@ -202,7 +208,7 @@ def _transform(
     quarantine_objects: dict[str, bytes] = {}
     if rejections:
         day = received_at.date()
-        records = quarantine.records_object(rejections, raw_key.batch_id)
+        records = quarantine.records_object(rejections, raw_key.batch_id, value_hasher)
         quarantine_objects[quarantine_key(day, raw_key.batch_id)] = records
         if config.quarantine_raw_lines:
             raw_lines = quarantine.raw_lines_object(rejections, dict(numbered))

@@ -75,6 +75,7 @@ def stage_environment(
         # sanitize writes it, the sweep expires it
         "QUARANTINE_BUCKET": resources.buckets["quarantine"],
         "QUARANTINE_KMS_KEY_ID": resources.kms_keys["quarantine"],
+        "QUARANTINE_HASH_KMS_KEY_ID": resources.kms_keys["quarantine-hash"],
         # sanitize, the bundle task and cleanup sign with it
         "SIGNING_KEY_FILE": str(signing_key_file),
         # analytics writes it, the bundle task reads it, cleanup empties it

@@ -246,6 +246,8 @@ def _create_keys(kms: Any, stack: str) -> dict[str, str]:
         # The quarantine bucket has its own key so its readers can be listed separately.
         "quarantine": {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"},
         "signing": {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
+        # sanitize derives the secret of its quarantined-value hash from this key's MAC
+        "quarantine-hash": {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
     }
     keys = {}
     for role, spec in specs.items():
