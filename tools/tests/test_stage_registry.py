@@ -90,7 +90,12 @@ def resources() -> LocalStackResources:
         buckets={role: f"ryuzen-t-{role}" for role in BUCKET_ROLES},
         queues={},
         tables={"audit": "ryuzen-t-audit", "idempotency": "ryuzen-t-idempotency"},
-        kms_keys={"data": "k-data", "quarantine": "k-quarantine", "signing": "k-signing"},
+        kms_keys={
+            "data": "k-data",
+            "quarantine": "k-quarantine",
+            "quarantine-hash": "k-quarantine-hash",
+            "signing": "k-signing",
+        },
         event_bus="ryuzen-t-events",
     )
 
