@@ -25,15 +25,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 from bundle_zip_fixtures import BundleParts, write_zip
-from ryuzen_cleanup.deletion_receipt import DeletionFacts, receipt, store_receipt
-from ryuzen_cleanup.prefix_deletion import Prefix
+from receipt_fixtures import deletion_facts
+from ryuzen_cleanup.deletion_receipt import receipt, store_receipt
 from ryuzen_contracts.bundle_state import BundleState, BundleStateStore
 from ryuzen_contracts.key_layout import (
-    analytics_prefix,
     bundle_key,
     deletion_receipt_key,
     month_of,
-    sanitized_prefix,
 )
 from ryuzen_contracts.signing import LocalSigner
 from ryuzen_tools.cli import app
@@ -152,16 +150,13 @@ def clean(
 ) -> bytes:
     """What cleanup leaves behind a cleaned month: its signed receipt beside the bundle
     (the stage's own code), then ``CLEANED`` recording the receipt's digest."""
-    facts = DeletionFacts(
-        partner=partner,
-        month=month,
-        bundle_key=bundle_key(partner, month),
-        bundle_sha256=bundle_sha256,
-        proven_empty=(
-            Prefix(buckets["analytics"], analytics_prefix(partner, month)),
-            Prefix(buckets["sanitized"], sanitized_prefix(partner, month)),
-        ),
-        objects_deleted={buckets["analytics"]: 5, buckets["sanitized"]: 6},
+    facts = deletion_facts(
+        partner,
+        month,
+        bundle_sha256,
+        analytics_bucket=buckets["analytics"],
+        sanitized_bucket=buckets["sanitized"],
+        deleted=(5, 6),
         deleted_keys_sha256="d" * 64,
         deleted_at=datetime.now(UTC),
     )
@@ -300,9 +295,9 @@ def test_the_pull_api_is_one_function_with_its_own_counters(pulled: PullStack) -
     assert counters["outcomes"].get("http_200", 0) >= 1
 
 
-def test_bundle_fetch_downloads_and_verifies(pulled: PullStack, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
+def fetch(pulled: PullStack, month: str, out: Path, *options: str, key: str | None = None) -> Any:
+    """``ryuzen bundle fetch`` of ``month`` into ``out``, as acme unless ``key`` is given."""
+    return CliRunner().invoke(
         app,
         [
             "bundle",
@@ -310,16 +305,19 @@ def test_bundle_fetch_downloads_and_verifies(pulled: PullStack, tmp_path: Path) 
             "--api",
             pulled.ready["api"],
             "--key",
-            pulled.ready["partner_keys"]["acme"],
+            key if key is not None else pulled.ready["partner_keys"]["acme"],
             "--month",
-            "2026-10",
+            month,
             "--out",
             str(out),
-            "--verify",
-            "--public-key",
-            pulled.ready["public_key"],
+            *options,
         ],
     )
+
+
+def test_bundle_fetch_downloads_and_verifies(pulled: PullStack, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = fetch(pulled, "2026-10", out, "--verify", "--public-key", pulled.ready["public_key"])
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["ok"] is True
@@ -340,25 +338,6 @@ def test_bundle_fetch_downloads_and_verifies(pulled: PullStack, tmp_path: Path) 
     assert "verified the deletion receipt" in result.stderr
     assert "X-Amz-Signature" not in result.output  # the URL is never printed
     assert not list(out.glob(".*.part"))
-
-
-def fetch(pulled: PullStack, month: str, out: Path, *options: str) -> Any:
-    return CliRunner().invoke(
-        app,
-        [
-            "bundle",
-            "fetch",
-            "--api",
-            pulled.ready["api"],
-            "--key",
-            pulled.ready["partner_keys"]["acme"],
-            "--month",
-            month,
-            "--out",
-            str(out),
-            *options,
-        ],
-    )
 
 
 def test_bundle_fetch_of_a_month_not_cleaned_says_there_is_no_receipt_yet(
@@ -408,43 +387,14 @@ def test_bundle_fetch_without_verify_leaves_the_receipt(pulled: PullStack, tmp_p
 def test_bundle_fetch_reports_the_apis_refusal(
     pulled: PullStack, tmp_path: Path, month: str, reason: str
 ) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "bundle",
-            "fetch",
-            "--api",
-            pulled.ready["api"],
-            "--key",
-            pulled.ready["partner_keys"]["acme"],
-            "--month",
-            month,
-            "--out",
-            str(tmp_path),
-        ],
-    )
+    result = fetch(pulled, month, tmp_path)
     assert result.exit_code == 1
     assert reason in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bundle_fetch_needs_a_key_to_verify_with(pulled: PullStack, tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "bundle",
-            "fetch",
-            "--api",
-            pulled.ready["api"],
-            "--key",
-            "k",
-            "--month",
-            "2026-10",
-            "--out",
-            str(tmp_path),
-            "--verify",
-        ],
-    )
+    result = fetch(pulled, "2026-10", tmp_path, "--verify", key="k")
     assert result.exit_code == 2
     assert "--verify needs --public-key" in result.stderr
 
@@ -489,23 +439,14 @@ def test_local_bundle_builds_this_month_and_the_partner_fetches_it(
     assert summary["sha256"] not in {entry["sha256"] for entry in acme_list}
 
     # and `ryuzen bundle fetch --verify` downloads and verifies it
-    fetched = CliRunner().invoke(
-        app,
-        [
-            "bundle",
-            "fetch",
-            "--api",
-            pulled.ready["api"],
-            "--key",
-            pulled.ready["partner_keys"]["orbital"],
-            "--month",
-            CURRENT_MONTH,
-            "--out",
-            str(tmp_path),
-            "--verify",
-            "--public-key",
-            pulled.ready["public_key"],
-        ],
+    fetched = fetch(
+        pulled,
+        CURRENT_MONTH,
+        tmp_path,
+        "--verify",
+        "--public-key",
+        pulled.ready["public_key"],
+        key=pulled.ready["partner_keys"]["orbital"],
     )
     assert fetched.exit_code == 0, fetched.output
     line = json.loads(fetched.stdout.strip().splitlines()[-1])

@@ -7,15 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from bundle_zip_fixtures import BundleParts, write_zip
 from click.testing import Result
-from ryuzen_cleanup.deletion_receipt import DeletionFacts, receipt
-from ryuzen_cleanup.prefix_deletion import Prefix
-from ryuzen_contracts.key_layout import analytics_prefix, bundle_key, sanitized_prefix
+from receipt_fixtures import deletion_facts
+from ryuzen_cleanup.deletion_receipt import receipt
 from ryuzen_contracts.signing import LocalSigner, generate_local_key
 from ryuzen_tools.cli import app
 from typer.testing import CliRunner
@@ -40,19 +38,7 @@ def make_receipt(
 ) -> Path:
     """A receipt as the cleanup stage writes it, for ``partner``/``month`` after the bundle
     whose SHA-256 is ``bundle_sha256``."""
-    facts = DeletionFacts(
-        partner=partner,
-        month=month,
-        bundle_key=bundle_key(partner, month),
-        bundle_sha256=bundle_sha256,
-        proven_empty=(
-            Prefix("ryuzen-t-analytics", analytics_prefix(partner, month)),
-            Prefix("ryuzen-t-sanitized", sanitized_prefix(partner, month)),
-        ),
-        objects_deleted={"ryuzen-t-analytics": 3, "ryuzen-t-sanitized": 4},
-        deleted_keys_sha256="b" * 64,
-        deleted_at=datetime(2026, 11, 2, 1, 0, 0, tzinfo=UTC),
-    )
+    facts = deletion_facts(partner, month, bundle_sha256)
     path.write_bytes(receipt(facts, signer).to_json_bytes())
     return path
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ryuzen_cleanup.deletion_receipt import DeletionFacts, receipt
-from ryuzen_cleanup.prefix_deletion import Prefix
+from receipt_fixtures import deletion_facts
+from ryuzen_cleanup.deletion_receipt import receipt
 from ryuzen_contracts.attestation import (
     DELETION_PREDICATE,
     ZERO_PII_PREDICATE,
@@ -48,16 +48,11 @@ def signer(keys: tuple[LocalSigner, Path]) -> LocalSigner:
 
 def genuine(signer: LocalSigner) -> bytes:
     """A receipt as the cleanup stage writes it."""
-    facts = DeletionFacts(
-        partner=PARTNER,
-        month=MONTH,
-        bundle_key=BUNDLE_KEY,
-        bundle_sha256=BUNDLE_SHA256,
-        proven_empty=(
-            Prefix("ryuzen-t-analytics", analytics_prefix(PARTNER, MONTH)),
-            Prefix("ryuzen-t-sanitized", sanitized_prefix(PARTNER, MONTH)),
-        ),
-        objects_deleted={"ryuzen-t-analytics": 12, "ryuzen-t-sanitized": 24},
+    facts = deletion_facts(
+        PARTNER,
+        MONTH,
+        BUNDLE_SHA256,
+        deleted=(12, 24),
         deleted_keys_sha256="a" * 64,
         deleted_at=datetime(2026, 12, 1, 3, 15, 7, tzinfo=UTC),
     )

@@ -82,9 +82,8 @@ def make_stack(config: StackConfig, tmp_path: Path) -> Stack:
 
 
 @pytest.fixture
-def stack(
-    dev_config: StackConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Stack]:
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's in-process AWS, with fake credentials (never a developer's real ones)."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -93,4 +92,9 @@ def stack(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        yield make_stack(dev_config, tmp_path)
+        yield
+
+
+@pytest.fixture
+def stack(dev_config: StackConfig, tmp_path: Path, moto_aws: None) -> Stack:
+    return make_stack(dev_config, tmp_path)

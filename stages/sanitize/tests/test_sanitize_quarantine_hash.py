@@ -6,10 +6,10 @@ import gzip
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from ryuzen_sanitize.quarantine import (
     VALUE_HASH_LABEL,
     ValueHasher,
@@ -36,16 +36,8 @@ def rejection(line: int = 1, value: str | None = SSN) -> Rejection:
 
 
 @pytest.fixture
-def kms(monkeypatch: pytest.MonkeyPatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.client("kms", region_name=REGION)
+def kms(moto_aws: None) -> Any:
+    return boto3.client("kms", region_name=REGION)
 
 
 def hmac_key(kms) -> str:

@@ -101,12 +101,9 @@ def find_bundle(
     record = states.get(partner, month)
     if record is None or record.state not in AVAILABLE_STATES:
         return None
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES:
-            return None
-        raise
+    head = _head_or_none(s3, bucket, key)
+    if head is None:
+        return None
     sha256 = str((head.get("Metadata") or {}).get(SHA256_METADATA, "")).lower()
     if not _SHA256_RE.fullmatch(sha256):
         return None
@@ -131,12 +128,9 @@ def find_receipt(s3: Any, bucket: str, bundle: BundleInfo) -> ReceiptInfo | None
     if not bundle.cleaned or bundle.receipt_sha256 is None:
         return None
     key = deletion_receipt_key(bundle.partner, bundle.month)
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES:
-            return None
-        raise
+    head = _head_or_none(s3, bucket, key)
+    if head is None:
+        return None
     return ReceiptInfo(key=key, bytes=int(head["ContentLength"]), sha256=bundle.receipt_sha256)
 
 
@@ -152,6 +146,16 @@ def list_bundles(s3: Any, states: BundleStateStore, bucket: str, partner: str) -
     # The bucket says which months might have a bundle, the state which of them are offered.
     found = (find_bundle(s3, states, bucket, partner, month) for month in sorted(set(months)))
     return [bundle for bundle in found if bundle is not None]
+
+
+def _head_or_none(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """HeadObject's answer, or None when the object does not exist (other errors raise)."""
+    try:
+        return dict(s3.head_object(Bucket=bucket, Key=key))
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES:
+            return None
+        raise
 
 
 def _delivered_at(record: BundleStateRecord) -> datetime | None:
