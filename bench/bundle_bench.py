@@ -45,6 +45,7 @@ import boto3
 import polars as pl
 from ryuzen_bundle.analytics_frame import ANALYTICS_SCHEMA, ATTRIBUTE_STRUCT
 from ryuzen_bundle.month_window import next_month_start
+from ryuzen_contracts.analytics_schema import DUPLICATES_REMOVED_KEY, SANITIZED_ROWS_KEY
 from ryuzen_contracts.attestation import ZERO_PII_PREDICATE, sign, statement, subject
 from ryuzen_contracts.key_layout import analytics_key, certificate_key
 from ryuzen_contracts.signing import LocalSigner, generate_local_key
@@ -160,13 +161,24 @@ def certificate_body(signer: LocalSigner, month: str, batch_id: str, sanitized: 
 
 
 def generate_month(
-    s3: Any, month: str, total: int, local: Path, signer: LocalSigner, seed: int
+    s3: Any,
+    month: str,
+    total: int,
+    local: Path,
+    signer: LocalSigner,
+    seed: int,
+    *,
+    one_day: bool = False,
 ) -> dict[str, Any]:
-    """Write the month's ANALYTICS files to ``local`` and to moto (and a certificate a batch)."""
+    """Write the month's ANALYTICS files to ``local`` and to moto (and a certificate a batch).
+
+    ``one_day``: every batch is received on the month's first day (the builder's per-day
+    summary then holds the whole month at once), instead of spread over the month.
+    """
     rng = random.Random(seed)
     start = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
     files = total // EVENTS_PER_FILE
-    span = (next_month_start(month) - start).total_seconds()
+    span = 86_400.0 if one_day else (next_month_start(month) - start).total_seconds()
     retries_per_file = int(EVENTS_PER_FILE * RETRY_SHARE)
     previous: list[str] = []
     stored_bytes = 0
@@ -186,7 +198,13 @@ def generate_month(
             data = batch_frame(ids, received, batch_id, seed * 100_000 + index)
             path = local / f"day={received.day:02d}" / f"{batch_id}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            data.write_parquet(path, compression="zstd")
+            # What the analytics stage records: every row of the batch is a SANITIZED row
+            # (the retries are of *earlier* batches' events, not in-batch duplicates).
+            data.write_parquet(
+                path,
+                compression="zstd",
+                metadata={SANITIZED_ROWS_KEY: str(len(ids)), DUPLICATES_REMOVED_KEY: "0"},
+            )
             stored_bytes += path.stat().st_size
             key = analytics_key(PARTNER, month, received.day, batch_id)
             cert = certificate_body(signer, month, batch_id, EVENTS_PER_FILE)
@@ -265,6 +283,11 @@ def main() -> None:
         help="skip the naive floor above this size (it needs ~3 GB of RAM a million events)",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument(
+        "--one-day",
+        action="store_true",
+        help="receive every batch on the month's first day (the worst case for the summary)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     zip_binary = shutil.which("zip")
@@ -281,6 +304,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "events_per_file": EVENTS_PER_FILE,
         "retry_share": RETRY_SHARE,
+        "one_day": args.one_day,
         "months": [],
     }
     try:
@@ -319,7 +343,9 @@ def main() -> None:
             month = f"2026-{index + 1:02d}"
             local = work / f"month-{month}"
             print(f"\n== {size:,} stored events ({month}) ==", flush=True)
-            month_facts = generate_month(s3, month, size, local, signer, seed=index + 1)
+            month_facts = generate_month(
+                s3, month, size, local, signer, seed=index + 1, one_day=args.one_day
+            )
             print(
                 f"generated {month_facts['files']:,} files, {month_facts['stored_mib']} MiB, "
                 f"{month_facts['duplicates']:,} retried events "

@@ -1,11 +1,13 @@
 """The daily summary: per model and receipt day, the figures a partner looks at first.
 
 Computed from the deduplicated parts one day at a time: counts, shares and sums by
-polars' streaming engine, then each percentile metric alone — so memory is one metric
-of one day (about 12 bytes an event), never the month's. Percentiles are exact,
-linearly interpolated between closest ranks (numpy's default), ignoring nulls; rates are
-shares of the day's events for that model. The same pass yields the month's late-event
-count and its watermark (the latest receipt time included).
+polars' streaming engine, then each percentile metric alone — in memory (about 12 bytes
+an event) for a day of up to ``IN_MEMORY_ROWS`` events, and past that by histogram
+narrowing (``exact_quantiles``), which reads only the values near each wanted rank. So
+memory is bounded whatever the month's size and however it falls on its days.
+Percentiles are exact, linearly interpolated between closest ranks (numpy's default),
+ignoring nulls; rates are shares of the day's events for that model. The same pass
+yields the month's late-event count and its watermark (the latest receipt time included).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
+
+from ryuzen_bundle.exact_quantiles import IN_MEMORY_ROWS, grouped_quantiles
 
 # The statuses of the contract; "error rate by status" is one share per non-ok status.
 STATUSES = ("ok", "error", "timeout", "cancelled", "rate_limited", "filtered")
@@ -84,13 +88,43 @@ def _percentiles(column: str, quantiles: tuple[int, ...]) -> list[pl.Expr]:
     ]
 
 
+def _in_memory_percentiles(
+    scan: pl.LazyFrame, column: str, quantiles: tuple[int, ...]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per model and overall, from the metric read alone (model as a categorical code
+    and the value: ~12 bytes an event)."""
+    values = scan.select(pl.col("model_id").cast(pl.Categorical), column).collect()
+    by_model = (
+        values.group_by("model_id")
+        .agg(_percentiles(column, quantiles))
+        .with_columns(pl.col("model_id").cast(pl.String))
+    )
+    return by_model, values.select(_percentiles(column, quantiles))
+
+
+def _narrowed_percentiles(
+    scan: pl.LazyFrame, column: str, quantiles: tuple[int, ...]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The same figures by histogram narrowing, never holding the day's values."""
+    names = [f"{column}_p{q}" for q in quantiles]
+    per_model, overall = grouped_quantiles(scan, "model_id", column, [q / 100 for q in quantiles])
+    by_model = pl.DataFrame(
+        [[model, *figures] for model, figures in per_model.items()],
+        schema={"model_id": pl.String(), **{name: pl.Float64() for name in names}},
+        orient="row",
+    )
+    return by_model, pl.DataFrame(
+        [overall], schema=dict.fromkeys(names, pl.Float64()), orient="row"
+    )
+
+
 def _summarize_day(
     day: date, paths: Sequence[Path]
 ) -> tuple[pl.DataFrame, pl.DataFrame, int, datetime | None]:
     """One day: per model, every model together, late events and the latest receipt.
 
-    Exact percentiles need the values, so each metric is read alone (model as a
-    categorical code and the value: ~12 bytes an event), one at a time; the rest is
+    Exact percentiles need the values, so each metric is read alone, one at a time (or,
+    on a day past ``IN_MEMORY_ROWS``, narrowed to the values near each rank); the rest is
     aggregated by the streaming engine.
     """
     scan = pl.scan_parquet(list(paths))
@@ -100,16 +134,12 @@ def _summarize_day(
         pl.col("late").fill_null(False).sum().alias("late"),
         pl.col("received_at").max().alias("latest"),
     ).collect(engine="streaming")
+    large = int(total.item(0, "events")) > IN_MEMORY_ROWS
     for column, quantiles in _QUANTILES:
-        values = scan.select(pl.col("model_id").cast(pl.Categorical), column).collect()
-        by_model = (
-            values.group_by("model_id")
-            .agg(_percentiles(column, quantiles))
-            .with_columns(pl.col("model_id").cast(pl.String))
-        )
+        figures = _narrowed_percentiles if large else _in_memory_percentiles
+        by_model, overall = figures(scan, column, quantiles)
         per_model = per_model.join(by_model, on="model_id", how="left")
-        total = total.hstack(values.select(_percentiles(column, quantiles)))
-        del values
+        total = total.hstack(overall)
     late = int(total.item(0, "late"))
     latest = total.item(0, "latest")
     per_model = per_model.with_columns(pl.lit(day).alias("day"))
