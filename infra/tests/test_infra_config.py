@@ -15,7 +15,7 @@ from ryuzen_contracts.stack_config import StackConfig, StackConfigError
 from infra import build_artifacts
 from infra.artifacts import ArtifactError, load_artifacts
 from infra.tests.conftest import write_fake_artifacts
-from infra.tests.pulumi_harness import ProgramRun, RecordingMocks, run_program
+from infra.tests.pulumi_harness import ProgramRun, RecordingMocks, engine_config, run_program
 
 PARTNERS = "ryuzen-telemetry:partners"
 CLIENTS = "ryuzen-telemetry:ingestClients"
@@ -218,3 +218,27 @@ def test_pulumi_runs_this_program_in_the_build_sessions_venv() -> None:
     # `nox -s build` makes the venv Pulumi runs the program with (never `uv sync`).
     assert project["runtime"]["options"] == {"toolchain": "pip", "virtualenv": ".nox/build"}
     assert "def build(session" in (REPO_ROOT / "noxfile.py").read_text(encoding="utf-8")
+
+
+def test_the_config_the_engine_passes_in_the_environment_is_read_whole(
+    dev_values: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pulumi up` hands the program its stack config in PULUMI_CONFIG (JSON strings, the
+    # engine's encoding), not through the in-process store the mocks fill: the program
+    # must read the whole namespace from there too (a private SDK detail, pinned here).
+    from pulumi.runtime import config as runtime_config
+
+    from infra import program
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(engine_config(dev_values)))
+    token = runtime_config.CONFIG.set({})
+    try:
+        read = program.read_stack_config()
+    finally:
+        runtime_config.CONFIG.reset(token)
+
+    expected = StackConfig.from_pulumi_values(
+        {k: v for k, v in dev_values.items() if k.startswith("ryuzen-telemetry:")}
+    )
+    assert read == expected
+    assert [p.id for p in read.partners] == [p.id for p in expected.partners] != []
