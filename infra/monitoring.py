@@ -5,6 +5,9 @@
 * ingest answers 5xx — API Gateway's ``5XXError`` rate on ``POST /v1/events`` > 1 %;
 * RAW objects age — the sanitize queue's oldest message is over 15 minutes old (RAW
   should live minutes), or the sweep deleted a RAW straggler (``raw_deleted`` in its log);
+* working telemetry outlives its month — the sweep found SANITIZED or ANALYTICS
+  partner-months a week past their month's end (``stale_working_months`` in its log): a
+  bundle build or a cleanup stopped, and the 100-day lifecycle rule is the only backstop;
 * a ``SCRUB_VIOLATION`` spike — PII findings per hour over the stack's threshold: the
   ``scrub_violations`` of sanitize's "sanitized" log line, i.e. every redaction (the
   default ``onPii: redact`` keeps the event) plus every PII-class quarantine
@@ -33,6 +36,10 @@ INGEST_5XX_RATE = 0.01
 # object's PII findings, redacted or quarantined (the SCRUB_VIOLATION audit counts).
 SCRUB_VIOLATIONS_PATTERN = '{ $.message = "sanitized" && $.scrub_violations > 0 }'
 SCRUB_VIOLATIONS_VALUE = "$.scrub_violations"
+# The hourly sweep's log line counts the partner-months of working telemetry past
+# STALE_AFTER (ryuzen_cleanup.retention_sweep).
+STALE_WORKING_PATTERN = '{ $.message = "retention sweep done" && $.stale_working_months > 0 }'
+STALE_WORKING_VALUE = "$.stale_working_months"
 
 
 @dataclass
@@ -134,6 +141,25 @@ class Monitoring(pulumi.ComponentResource):
             dimensions={},
             statistic="Sum",
             threshold=0,
+        )
+        self._log_metric(
+            f"{name}-stale-working-months",
+            args.sweep_logs,
+            STALE_WORKING_PATTERN,
+            args.metric_namespace,
+            "StaleWorkingMonths",
+            STALE_WORKING_VALUE,
+        )
+        self._alarm(
+            f"{name}-stale-working-months",
+            "working telemetry (SANITIZED/ANALYTICS) a week past its month: a bundle build "
+            "or a cleanup stopped",
+            namespace=args.metric_namespace,
+            metric="StaleWorkingMonths",
+            dimensions={},
+            statistic="Maximum",
+            threshold=0,
+            period=3600,  # the sweep runs hourly
         )
         self._log_metric(
             f"{name}-scrub-violations",

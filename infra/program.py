@@ -367,6 +367,8 @@ def main(dist: Path | None = None) -> dict[str, Any]:
                 environment={
                     "RAW_BUCKET": buckets["raw"].bucket,
                     "QUARANTINE_BUCKET": buckets["quarantine"].bucket,
+                    "SANITIZED_BUCKET": buckets["sanitized"].bucket,
+                    "ANALYTICS_BUCKET": buckets["analytics"].bucket,
                     "AUDIT_TABLE": audit.audit_table.name,
                     "STACK_CONFIG": stack_json,
                 },

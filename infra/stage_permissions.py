@@ -202,12 +202,17 @@ def cleanup(r: StageResources) -> list[Statement]:
 
 
 def sweep(r: StageResources) -> list[Statement]:
-    """Deletes RAW and quarantine objects past retention, whatever their key."""
+    """Deletes RAW and quarantine objects past retention, whatever their key; lists the
+    partner-month folders of SANITIZED and ANALYTICS (never their objects) to count the
+    months that outlived their delivery."""
     raw, quarantine = r.storage.buckets["raw"], r.storage.buckets["quarantine"]
+    sanitized, analytics_ = r.storage.buckets["sanitized"], r.storage.buckets["analytics"]
     return [
         s3_list(raw, None, sid="ListRaw"),
         s3_objects(raw, S3_DELETE, ["*"], sid="DeleteExpiredRaw"),
         s3_list(quarantine, None, sid="ListQuarantine"),
         s3_objects(quarantine, S3_DELETE, ["*"], sid="DeleteExpiredQuarantine"),
+        s3_list(sanitized, [SANITIZED_KEYS], sid="ListSanitizedMonths"),
+        s3_list(analytics_, [ANALYTICS_KEYS], sid="ListAnalyticsMonths"),
         allow(AUDIT_WRITE, r.audit_table.arn, sid="WriteAudit"),
     ]

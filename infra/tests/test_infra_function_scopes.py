@@ -120,6 +120,9 @@ def expected_s3(function: str, partners: list[str]) -> set[Grant]:
             ("s3:DeleteObject", "raw", "*"),
             ("s3:ListBucket", "quarantine", None),
             ("s3:DeleteObject", "quarantine", "*"),
+            # the partner-month folders only, to count months that outlived delivery
+            ("s3:ListBucket", "sanitized", ("sanitized/*",)),
+            ("s3:ListBucket", "analytics", ("analytics/events/*",)),
         },
     }[function]
 

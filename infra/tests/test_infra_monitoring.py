@@ -154,3 +154,43 @@ def test_the_alarm_fires_on_the_hourly_sum_over_the_threshold(
     assert (alarm["statistic"], alarm["period"], alarm["threshold"]) == ("Sum", 3600, threshold)
     assert alarm["comparisonOperator"] == "GreaterThanThreshold"
     assert alarm["alarmActions"] == [any_run.outputs["alarmTopicArn"]]
+
+
+def test_the_sweep_alarms_on_working_months_that_outlived_their_delivery(
+    any_run: ProgramRun,
+) -> None:
+    # The sweep's log line (ryuzen_cleanup.sweep_handler: "retention sweep done" with the
+    # report's counts; its tests check the field) with two stale partner-months...
+    prefix = f"ryuzen-{any_run.stack}"
+    sweep_logs = any_run.named(f"{prefix}-cleanup-sweep-logs").outputs["name"]
+    (stale,) = [
+        f.inputs
+        for f in any_run.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+        if f.inputs["metricTransformation"]["name"] == "StaleWorkingMonths"
+    ]
+    line = {
+        "message": "retention sweep done",
+        "raw_deleted": 0,
+        "quarantine_deleted": 0,
+        "stale_working_months": 2,
+        "stale_months": ["acme 2026-09", "orbital 2026-10"],
+    }
+    # ...raises the metric by two; a clean sweep and other lines add nothing
+    assert stale["logGroupName"] == sweep_logs
+    assert matches(stale["pattern"], line)
+    assert metric_value(stale["metricTransformation"]["value"], line) == 2
+    assert not matches(stale["pattern"], {**line, "stale_working_months": 0})
+    assert not matches(stale["pattern"], {**line, "message": "retention sweep failed"})
+    (alarm,) = [
+        a.inputs
+        for a in any_run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a.inputs["metricName"] == "StaleWorkingMonths"
+    ]
+    assert (alarm["metricName"], alarm["threshold"], alarm["period"]) == (
+        "StaleWorkingMonths",
+        0,
+        3600,
+    )
+    sweep = any_run.named(f"{prefix}-cleanup-sweep-fn").inputs["environment"]["variables"]
+    assert sweep["SANITIZED_BUCKET"] == any_run.outputs["buckets"]["sanitized"]
+    assert sweep["ANALYTICS_BUCKET"] == any_run.outputs["buckets"]["analytics"]

@@ -121,6 +121,7 @@ def test_local_sweep_sweeps_the_running_stack_now(project_dir: Path, tmp_path: P
             "quarantine_deleted": 1,
             "raw_retention_hours": 2,
             "quarantine_retention_days": 14,
+            "stale_working_months": 0,
         }
         assert "deleted 1 RAW objects older than 2 h" in result.stderr
         assert keys_in(stack, "raw") == {keys["new_raw"]}

@@ -406,6 +406,8 @@ SWEEP_CASES: dict[str, SweepCase] = {
                                     Bucket=BUCKETS["quarantine"]),
     "delete-quarantine-slowdown": sweep_on("s3", "DeleteObjects", "SlowDown",
                                            "delete_quarantine", Bucket=BUCKETS["quarantine"]),
+    "list-working-500": sweep_on("s3", "ListObjectsV2", "InternalError", "list_working",
+                                 Bucket=BUCKETS["analytics"]),
     "audit-sweep-throttled": sweep_on("dynamodb", "PutItem", THROTTLED, "audit_sweep",
                                       **audit_write("RETENTION_SWEEP")),
     "crash-before-straggler-audit": sweep_on("dynamodb", "PutItem", CRASH,
@@ -452,6 +454,8 @@ def test_the_next_sweep_after_a_fault_converges(
         {
             "RAW_BUCKET": BUCKETS["raw"],
             "QUARANTINE_BUCKET": BUCKETS["quarantine"],
+            "SANITIZED_BUCKET": BUCKETS["sanitized"],
+            "ANALYTICS_BUCKET": BUCKETS["analytics"],
             "AUDIT_TABLE": AUDIT_TABLE,
             "STACK_CONFIG": StackConfig(
                 partners=[Partner(id="acme", model_prefixes=["acme/"])],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -10,9 +12,16 @@ import pytest
 from cleanup_fixtures import AUDIT_TABLE, BUCKETS, CleanupStack, LambdaContext
 from ryuzen_cleanup import sweep_handler
 from ryuzen_cleanup.cleanup_settings import Clients, SweepSettings
-from ryuzen_cleanup.retention_sweep import sweep
+from ryuzen_cleanup.retention_sweep import STALE_AFTER, sweep
 from ryuzen_contracts.audit_log import AuditEventType
-from ryuzen_contracts.key_layout import quarantine_key, quarantine_raw_key, raw_key
+from ryuzen_contracts.key_layout import (
+    analytics_key,
+    certificate_key,
+    quarantine_key,
+    quarantine_raw_key,
+    raw_key,
+    sanitized_key,
+)
 from ryuzen_contracts.settings import SettingsError
 from ryuzen_contracts.stack_config import Partner, Retention, StackConfig
 
@@ -27,15 +36,19 @@ def config(raw_hours: int = 2, quarantine_days: int = 14) -> str:
     ).to_json()
 
 
-def settings(**retention: int) -> SweepSettings:
-    return SweepSettings.from_environ(
-        {
-            "RAW_BUCKET": BUCKETS["raw"],
-            "QUARANTINE_BUCKET": BUCKETS["quarantine"],
-            "AUDIT_TABLE": AUDIT_TABLE,
-            "STACK_CONFIG": config(**retention),
+def settings(*, working: bool = True, **retention: int) -> SweepSettings:
+    environment = {
+        "RAW_BUCKET": BUCKETS["raw"],
+        "QUARANTINE_BUCKET": BUCKETS["quarantine"],
+        "AUDIT_TABLE": AUDIT_TABLE,
+        "STACK_CONFIG": config(**retention),
+    }
+    if working:
+        environment |= {
+            "SANITIZED_BUCKET": BUCKETS["sanitized"],
+            "ANALYTICS_BUCKET": BUCKETS["analytics"],
         }
-    )
+    return SweepSettings.from_environ(environment)
 
 
 def put_aged(stack: CleanupStack, role: str, key: str, age: timedelta) -> str:
@@ -116,6 +129,7 @@ def test_a_sweep_is_summarized_in_the_audit_trail(stack: CleanupStack) -> None:
         "quarantine_deleted": 1,
         "raw_retention_hours": 2,
         "quarantine_retention_days": 14,
+        "stale_working_months": 0,
     }
 
 
@@ -184,8 +198,97 @@ def test_the_scheduled_lambda_sweeps_and_returns_its_counts(
 
     assert result["raw_deleted"] == 1
     assert stack.keys("raw") == set()
+    assert result["stale_working_months"] == 0  # its working buckets are not set here
+
+
+def test_the_scheduled_lambda_logs_the_stale_working_months(
+    stack: CleanupStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The line the stack's StaleWorkingMonths metric filter reads (infra monitoring).
+    for name, value in {
+        "RAW_BUCKET": BUCKETS["raw"],
+        "QUARANTINE_BUCKET": BUCKETS["quarantine"],
+        "SANITIZED_BUCKET": BUCKETS["sanitized"],
+        "ANALYTICS_BUCKET": BUCKETS["analytics"],
+        "AUDIT_TABLE": AUDIT_TABLE,
+        "STACK_CONFIG": config(),
+    }.items():
+        monkeypatch.setenv(name, value)
+    sweep_handler.reset_runtime()
+    stack.put("analytics", analytics_key("acme", "2025-01", 5, next(BATCHES)))
+    handler = sweep_handler.logger.registered_handler
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        result = sweep_handler.lambda_handler(
+            {"source": "aws.scheduler"}, LambdaContext("ryuzen-cleanup-sweep")
+        )
+    finally:
+        handler.setStream(previous)
+        sweep_handler.reset_runtime()
+
+    assert result["stale_working_months"] == 1
+    (line,) = [
+        json.loads(text)
+        for text in buffer.getvalue().splitlines()
+        if '"retention sweep done"' in text
+    ]
+    assert (line["stale_working_months"], line["stale_months"]) == (1, ["acme 2025-01"])
 
 
 def test_the_sweep_names_a_missing_variable() -> None:
     with pytest.raises(SettingsError, match="RAW_BUCKET"):
         SweepSettings.from_environ({"QUARANTINE_BUCKET": "q", "AUDIT_TABLE": "a"})
+
+
+def test_working_months_that_outlived_their_month_are_counted_not_deleted(
+    stack: CleanupStack,
+) -> None:
+    # Given working telemetry of months that ended more than STALE_AFTER ago (October
+    # ended 28 days before NOW), of the month just ended, and of this month
+    kept = {
+        sanitized_key("acme", "2026-10", next(BATCHES)),
+        certificate_key("orbital", "2026-10", next(BATCHES)),
+        analytics_key("acme", "2026-10", 3, next(BATCHES)),
+        analytics_key("acme", "2026-09", 30, next(BATCHES)),
+        sanitized_key("acme", "2026-11", next(BATCHES)),
+        analytics_key("orbital", "2026-11", 2, next(BATCHES)),
+    }
+    for key in kept:
+        stack.put("analytics" if key.startswith("analytics/") else "sanitized", key)
+    # ...and folders the key layout never makes
+    stack.put("sanitized", "sanitized/partner=Not A Partner/month=2026-01/x.parquet")
+    stack.put("analytics", "analytics/events/partner=acme/month=last-year/x.parquet")
+
+    report = sweep(Clients(stack.s3, stack.ddb), settings(), NOW)
+
+    # ...each stale partner-month is counted once across both buckets, nothing is deleted
+    assert report.stale_months == ("acme 2026-09", "acme 2026-10", "orbital 2026-10")
+    assert report.as_dict()["stale_working_months"] == 3
+    assert kept <= stack.keys("sanitized") | stack.keys("analytics")
+    (summary,) = [
+        event
+        for event in stack.audit.system_events(NOW - timedelta(days=1))
+        if event.event_type is AuditEventType.RETENTION_SWEEP
+    ]
+    assert summary.detail["stale_working_months"] == 3
+
+
+def test_a_month_is_stale_only_once_its_grace_has_passed(stack: CleanupStack) -> None:
+    stack.put("sanitized", sanitized_key("acme", "2026-11", next(BATCHES)))
+    november_end = datetime(2026, 12, 1, tzinfo=UTC)
+
+    on_time = sweep(Clients(stack.s3, stack.ddb), settings(), november_end + STALE_AFTER)
+    late = sweep(
+        Clients(stack.s3, stack.ddb), settings(), november_end + STALE_AFTER + timedelta(hours=1)
+    )
+
+    assert (on_time.stale_months, late.stale_months) == ((), ("acme 2026-11",))
+
+
+def test_without_the_working_buckets_the_check_is_skipped(stack: CleanupStack) -> None:
+    stack.put("sanitized", sanitized_key("acme", "2026-01", next(BATCHES)))
+
+    report = sweep(Clients(stack.s3, stack.ddb), settings(working=False), NOW)
+
+    assert report.stale_months == ()

@@ -203,6 +203,12 @@ def sweep(state_dir: StateDirOption = DEFAULT_STATE_DIR) -> None:
         f"{counts['quarantine_deleted']} quarantine objects older than "
         f"{counts['quarantine_retention_days']} days"
     )
+    if counts.get("stale_working_months"):
+        err.print(
+            f"[yellow]{counts['stale_working_months']} partner-months of working telemetry "
+            "(SANITIZED/ANALYTICS) outlived their month by over a week: a bundle build or a "
+            "cleanup stopped (not deleted: only a delivered bundle releases them)"
+        )
 
 
 @local_app.command("demo")

@@ -44,6 +44,10 @@ class SweepSettings(StageSettings):
     quarantine_bucket: str = Field(alias="QUARANTINE_BUCKET")
     audit_table: str = Field(alias="AUDIT_TABLE")
     stack_config: str = Field(alias="STACK_CONFIG")
+    # Looked at (never deleted from) for partner-months that outlived their month;
+    # unset, that check is skipped.
+    sanitized_bucket: str | None = Field(default=None, alias="SANITIZED_BUCKET")
+    analytics_bucket: str | None = Field(default=None, alias="ANALYTICS_BUCKET")
 
     def retention(self) -> Retention:
         """``retention`` of the stack config (``rawHours``, ``quarantineDays``)."""

@@ -45,7 +45,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
         logger.error("retention sweep failed", extra={**error_fields(error), **failure})
         _audit_error(AuditLog(clients.dynamodb, settings.audit_table), failure)
         raise
-    logger.info("retention sweep done", extra=report.as_dict())
+    logger.info(
+        "retention sweep done",
+        extra={**report.as_dict(), "stale_months": list(report.stale_months)},
+    )
     return report.as_dict()
 
 
