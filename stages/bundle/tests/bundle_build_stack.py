@@ -83,10 +83,13 @@ class BundleStack:
         *,
         duplicates_removed: int = 0,
         recorded: bool = True,
+        certified: bool = True,
     ) -> str:
         """Write one batch's rows as the analytics stage would: one object per receipt day,
         each recording the batch's SANITIZED rows and in-batch duplicates (``recorded=False``:
-        as an analytics stage that did not record them yet)."""
+        as an analytics stage that did not record them yet); and, unless ``certified`` is
+        False, the batch's zero-PII certificate as sanitize would (nothing quarantined; a
+        test's own ``put_certificate`` replaces it)."""
         batch_ids = data.get_column("batch_id").unique().to_list()
         assert len(batch_ids) == 1, "one batch per call"
         batch_id = str(batch_ids[0])
@@ -101,6 +104,8 @@ class BundleStack:
                 Body=parquet_bytes(part, metadata),
             )
         self.sanitized_rows[(partner, month, batch_id)] = sanitized
+        if certified:
+            self.put_certificate(batch_id, 0, partner=partner, month=month)
         return batch_id
 
     def put_certificate(

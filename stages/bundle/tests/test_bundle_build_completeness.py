@@ -211,3 +211,24 @@ def test_malformed_recorded_counts_are_refused(tmp_path: Any, metadata: dict[str
     path.write_bytes(parquet_bytes(batch(3, DAY_4, seed=1), metadata))
     with pytest.raises(MonthObjectsError, match="malformed ryuzen row counts"):
         analytics_facts(path)
+
+
+def test_events_no_certificate_covers_never_reach_a_partner(stack: BundleStack) -> None:
+    # Given a certified batch and a batch whose certificate is missing (sanitize's
+    # certificate write was lost, or the object came from elsewhere)
+    certified = stack.put_batch(batch(6, DAY_4, seed=1))
+    orphan = stack.put_batch(batch(4, DAY_12, seed=2), certified=False)
+
+    # When the bundle is built, it fails before anything is uploaded, naming the batch
+    s3, outcome = build_counting(stack)
+    assert_failed_before_upload(
+        stack,
+        s3,
+        outcome,
+        f"1 batches in ANALYTICS without a certificate: {orphan}: 4 rows",
+    )
+
+    # And once the certificate is there, the whole month is delivered
+    stack.put_certificate(orphan, 0)
+    assert stack.build().events == 10
+    assert certified != orphan

@@ -105,11 +105,11 @@ def test_a_delivered_month_is_refused_unless_forced(stack: BundleStack) -> None:
     assert len(created) == 2
 
 
-def clean(stack: BundleStack, *, keep: str | None = None) -> None:
-    """What cleanup does after delivery: delete the month's telemetry (all but the bucket
+def clean(stack: BundleStack, *, keep: tuple[str, ...] = ()) -> None:
+    """What cleanup does after delivery: delete the month's telemetry (all but the buckets
     ``keep`` names), then mark the month CLEANED."""
     for bucket in ("analytics", "sanitized"):
-        if bucket == keep:
+        if bucket in keep:
             continue
         listing = stack.s3.list_objects_v2(Bucket=BUCKETS[bucket]).get("Contents", [])
         for item in listing:
@@ -121,7 +121,7 @@ def test_a_cleaned_month_is_refused_unless_forced(stack: BundleStack) -> None:
     batch_id = stack.put_batch(batch(5, datetime(2026, 10, 3, tzinfo=UTC), seed=1))
     stack.put_certificate(batch_id, 0)
     stack.build()
-    clean(stack, keep="analytics")  # say cleanup's deletion was undone, or is late
+    clean(stack, keep=("analytics", "sanitized"))  # say cleanup is late
     with pytest.raises(BuildRefused, match="already CLEANED") as refusal:
         stack.build()
     assert refusal.value.code == "already_cleaned"
@@ -161,13 +161,16 @@ def test_a_cleaned_month_with_telemetry_left_passes_the_refusals_when_forced(
     batch_id = stack.put_batch(batch(5, datetime(2026, 10, 3, tzinfo=UTC), seed=1))
     stack.put_certificate(batch_id, 0)
     stack.build()
-    clean(stack, keep=left)
-    if left == "analytics":
-        assert stack.build(force_rebuild=True).events == 5
-    else:  # only certificates left: not refused, but the month is incomplete
-        with pytest.raises(BuildFailed) as failure:
-            stack.build(force_rebuild=True)
-        assert failure.value.step == "check_complete"
+    clean(stack, keep=(left,))
+    # Not refused; but with one half gone the month no longer matches its certificates
+    with pytest.raises(BuildFailed) as failure:
+        stack.build(force_rebuild=True)
+    assert failure.value.step == "check_complete"
+    assert failure.value.reason is not None
+    if left == "analytics":  # events no certificate covers never reach a partner
+        assert failure.value.reason.endswith(f"without a certificate: {batch_id}: 5 rows")
+    else:  # certificates whose events are gone
+        assert failure.value.reason.endswith(f"{batch_id}: no object (5 sanitized)")
 
 
 def test_a_month_left_built_by_a_failed_delivery_is_rebuilt_without_force(

@@ -274,7 +274,8 @@ def check_complete(
     objects: list[AnalyticsObject],
     facts: dict[str, AnalyticsFacts],
 ) -> None:
-    """Raise IncompleteMonth unless ANALYTICS holds every certified batch whole.
+    """Raise IncompleteMonth unless ANALYTICS holds every certified batch whole, and no
+    batch without a certificate.
 
     ``facts`` maps each object's key to ``analytics_facts`` of its downloaded copy. A
     certificate with no sanitized events (every event quarantined) expects no object.
@@ -283,19 +284,34 @@ def check_complete(
     for item in objects:
         by_batch.setdefault(item.batch_id, []).append(facts[item.key])
     expecting = [item for item in certificates if item.sanitized > 0]
-    problems = [
+    incomplete = [
         problem
         for certificate in expecting
         if (problem := _batch_problem(certificate, by_batch.get(certificate.batch_id, [])))
     ]
-    if problems:
-        shown = "; ".join(problems[:_SHOWN_PROBLEMS])
-        more = (
-            f"; and {len(problems) - _SHOWN_PROBLEMS} more"
-            if len(problems) > _SHOWN_PROBLEMS
-            else ""
+    # The reverse: events no zero-PII certificate covers must never reach a partner.
+    certified = {item.batch_id for item in expecting}
+    uncertified = [
+        f"{batch_id}: {sum(item.rows for item in found)} rows"
+        for batch_id, found in sorted(by_batch.items())
+        if batch_id not in certified
+    ]
+    reasons = []
+    if incomplete:
+        reasons.append(
+            f"{len(incomplete)} of {len(expecting)} certified batches incomplete in "
+            f"ANALYTICS: {_some(incomplete)}"
         )
-        raise IncompleteMonth(
-            f"{len(problems)} of {len(expecting)} certified batches incomplete in ANALYTICS: "
-            f"{shown}{more}"
+    if uncertified:
+        reasons.append(
+            f"{len(uncertified)} batches in ANALYTICS without a certificate: {_some(uncertified)}"
         )
+    if reasons:
+        raise IncompleteMonth(". ".join(reasons))
+
+
+def _some(problems: list[str]) -> str:
+    """The first few problems, and how many more there are."""
+    shown = "; ".join(problems[:_SHOWN_PROBLEMS])
+    hidden = len(problems) - _SHOWN_PROBLEMS
+    return f"{shown}; and {hidden} more" if hidden > 0 else shown
