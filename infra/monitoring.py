@@ -42,6 +42,16 @@ STALE_WORKING_PATTERN = '{ $.message = "retention sweep done" && $.stale_working
 STALE_WORKING_VALUE = "$.stale_working_months"
 
 
+@dataclass(frozen=True)
+class LogCount:
+    """A number the stages log: which log group, which lines, which field, as what metric."""
+
+    logs: aws.cloudwatch.LogGroup
+    pattern: str
+    value: str
+    metric: str
+
+
 @dataclass
 class MonitoringArgs:
     """What to watch and where to send alarms."""
@@ -125,57 +135,42 @@ class Monitoring(pulumi.ComponentResource):
             statistic="Maximum",
             threshold=RAW_AGE_ALARM_SECONDS,
         )
-        self._log_metric(
-            f"{name}-raw-stragglers",
-            args.sweep_logs,
-            '{ $.message = "retention sweep done" && $.raw_deleted > 0 }',
-            args.metric_namespace,
-            "RawStragglersDeleted",
-            "$.raw_deleted",
-        )
-        self._alarm(
+        self._log_alarm(
             f"{name}-raw-stragglers",
             "the sweep deleted RAW objects sanitize never consumed",
+            LogCount(
+                args.sweep_logs,
+                '{ $.message = "retention sweep done" && $.raw_deleted > 0 }',
+                "$.raw_deleted",
+                "RawStragglersDeleted",
+            ),
             namespace=args.metric_namespace,
-            metric="RawStragglersDeleted",
-            dimensions={},
             statistic="Sum",
             threshold=0,
         )
-        self._log_metric(
-            f"{name}-stale-working-months",
-            args.sweep_logs,
-            STALE_WORKING_PATTERN,
-            args.metric_namespace,
-            "StaleWorkingMonths",
-            STALE_WORKING_VALUE,
-        )
-        self._alarm(
+        self._log_alarm(
             f"{name}-stale-working-months",
             "working telemetry (SANITIZED/ANALYTICS) a week past its month: a bundle build "
             "or a cleanup stopped",
+            LogCount(
+                args.sweep_logs, STALE_WORKING_PATTERN, STALE_WORKING_VALUE, "StaleWorkingMonths"
+            ),
             namespace=args.metric_namespace,
-            metric="StaleWorkingMonths",
-            dimensions={},
             statistic="Maximum",
             threshold=0,
             period=3600,  # the sweep runs hourly
         )
-        self._log_metric(
-            f"{name}-scrub-violations",
-            args.sanitize_logs,
-            SCRUB_VIOLATIONS_PATTERN,
-            args.metric_namespace,
-            "ScrubViolations",
-            SCRUB_VIOLATIONS_VALUE,
-        )
-        self._alarm(
+        self._log_alarm(
             f"{name}-scrub-violations",
             f"more than {args.scrub_violation_threshold} PII findings (redacted or "
             "quarantined) in an hour",
+            LogCount(
+                args.sanitize_logs,
+                SCRUB_VIOLATIONS_PATTERN,
+                SCRUB_VIOLATIONS_VALUE,
+                "ScrubViolations",
+            ),
             namespace=args.metric_namespace,
-            metric="ScrubViolations",
-            dimensions={},
             statistic="Sum",
             threshold=args.scrub_violation_threshold,
             period=3600,
@@ -215,21 +210,38 @@ class Monitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _log_metric(
+    def _log_alarm(
         self,
         name: str,
-        logs: aws.cloudwatch.LogGroup,
-        pattern: str,
+        description: str,
+        count: LogCount,
+        *,
         namespace: str,
-        metric: str,
-        value: str,
+        statistic: str,
+        threshold: float,
+        period: int = PERIOD,
     ) -> None:
+        """A metric counted from log lines (a metric filter), and its alarm."""
         aws.cloudwatch.LogMetricFilter(
             name,
-            log_group_name=logs.name,
-            pattern=pattern,
-            metric_transformation={"name": metric, "namespace": namespace, "value": value},
+            log_group_name=count.logs.name,
+            pattern=count.pattern,
+            metric_transformation={
+                "name": count.metric,
+                "namespace": namespace,
+                "value": count.value,
+            },
             opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._alarm(
+            name,
+            description,
+            namespace=namespace,
+            metric=count.metric,
+            dimensions={},
+            statistic=statistic,
+            threshold=threshold,
+            period=period,
         )
 
     def _bundle_task_failures(self, name: str, args: MonitoringArgs) -> aws.cloudwatch.EventRule:
