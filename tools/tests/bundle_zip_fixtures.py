@@ -23,9 +23,17 @@ from ryuzen_contracts.attestation import (
     statement,
     subject,
 )
+from ryuzen_contracts.signing import LocalSigner, generate_local_key
 
 BATCH_A = "01JDQ7Z8Y9X0W1V2T3S4R5Q6P7"
 BATCH_B = "01JDQ7Z8Y9X0W1V2T3S4R5Q6P8"
+
+
+def signing_keys(directory: Path) -> tuple[LocalSigner, Path, LocalSigner]:
+    """A stack's signer and its public key file in ``directory``, and an unrelated signer."""
+    signer = generate_local_key(directory / "k.pem", directory / "k.pub.pem")
+    other = generate_local_key(directory / "o.pem", directory / "o.pub.pem")
+    return signer, directory / "k.pub.pem", other
 
 
 def parquet(rows: int, label: str = "") -> bytes:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bundle_zip_fixtures import BATCH_A, BundleParts, certificate, parquet, write_zip
+from bundle_zip_fixtures import BATCH_A, BundleParts, certificate, parquet, signing_keys, write_zip
 from ryuzen_contracts.attestation import ZERO_PII_PREDICATE, sign, statement, subject
-from ryuzen_contracts.signing import LocalSigner, generate_local_key
+from ryuzen_contracts.signing import LocalSigner
 from ryuzen_tools.bundle_verify import VerificationError, verify_bundle, verify_bundle_file
 from ryuzen_tools.cli import app
 from typer.testing import CliRunner
@@ -21,10 +21,7 @@ from typer.testing import CliRunner
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalSigner, Path, LocalSigner]:
     """The stack's signer and its public key file, and an unrelated signer."""
-    directory = tmp_path_factory.mktemp("keys")
-    signer = generate_local_key(directory / "k.pem", directory / "k.pub.pem")
-    other = generate_local_key(directory / "o.pem", directory / "o.pub.pem")
-    return signer, directory / "k.pub.pem", other
+    return signing_keys(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture

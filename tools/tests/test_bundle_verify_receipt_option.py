@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from bundle_zip_fixtures import BundleParts, write_zip
+from bundle_zip_fixtures import BundleParts, signing_keys, write_zip
 from click.testing import Result
 from receipt_fixtures import deletion_facts
 from ryuzen_cleanup.deletion_receipt import receipt
-from ryuzen_contracts.signing import LocalSigner, generate_local_key
+from ryuzen_contracts.signing import LocalSigner
 from ryuzen_tools.cli import app
 from typer.testing import CliRunner
 
@@ -22,10 +22,7 @@ from typer.testing import CliRunner
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalSigner, Path, LocalSigner]:
     """The stack's signer and its public key file, and an unrelated signer."""
-    directory = tmp_path_factory.mktemp("keys")
-    signer = generate_local_key(directory / "k.pem", directory / "k.pub.pem")
-    other = generate_local_key(directory / "o.pem", directory / "o.pub.pem")
-    return signer, directory / "k.pub.pem", other
+    return signing_keys(tmp_path_factory.mktemp("keys"))
 
 
 def make_bundle(directory: Path, signer: LocalSigner, partner: str, month: str) -> Path:
